@@ -1,0 +1,34 @@
+"""tensorjac: explicit tensor Jacobians, the chain rule as a contraction, and checkers.
+
+A Jacobian of f : T_n -> T_l is an array in T_{l⊕n}: its shape is ``out_shape + in_shape``
+(the layout of ``jax.jacfwd``), and its matrix view is ``(prod(out_shape), prod(in_shape))``
+with row-major ``vec``.  Size-1 axes are never squeezed; scalars have shape ``()``.
+"""
+
+from .blocks import Blocks, compose
+from .contract import chain, contract, jvp, vjp
+from .jacobian import Jacobian, get_dense_budget, set_dense_budget
+from .numerical import NumericalBlocks, numerical_jacobian
+from .rules import Rule, get_rule, jacobian, register_rule, rule_names, value_and_jacobian
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Jacobian",
+    "contract",
+    "chain",
+    "vjp",
+    "jvp",
+    "Blocks",
+    "compose",
+    "jacobian",
+    "value_and_jacobian",
+    "register_rule",
+    "get_rule",
+    "rule_names",
+    "Rule",
+    "numerical_jacobian",
+    "NumericalBlocks",
+    "set_dense_budget",
+    "get_dense_budget",
+]
