@@ -28,7 +28,9 @@ def as_float_array(x, name: str = "argument") -> np.ndarray:
 
 def check_finite(x: np.ndarray, name: str = "argument") -> np.ndarray:
     """Raise ``ValueError`` naming the first non-finite entry of ``x``."""
-    if not np.all(np.isfinite(x)):
+    # The sum is finite whenever every entry is, and costs no temporary array; only when it is
+    # not (a nan/inf, or an overflowing sum) are the entries checked one by one.
+    if not np.isfinite(np.sum(x)) and not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
         where = tuple(int(i) for i in bad)
         raise ValueError(

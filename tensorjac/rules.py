@@ -73,17 +73,18 @@ class Rule:
 
         Args:
             *args: the array arguments.
-            argnums: positions or names of the arguments to differentiate (default: all).
+            argnums: positions or names of the arguments to differentiate (default: all);
+                names refer to ``names`` when it is given.
             names: names for the blocks instead of the rule's argument names.
             **kwargs: non-array options of the operation (``axis=...``).
         """
         arrays = self._prepare(args)
         ans = np.asarray(self.fun(*arrays, **kwargs))
-        positions = select_args(argnums, self.argnames, f"rule {self.name!r}")
         if names is None:
             names = self.argnames
         elif len(names) != len(self.argnames) or len(set(names)) != len(names):
             raise ValueError(f"names must give {len(self.argnames)} distinct names for {list(self.argnames)}, got {names}")
+        positions = select_args(argnums, tuple(names), f"rule {self.name!r}")
         blocks = {}
         for pos in positions:
             maker = self.makers[pos]
