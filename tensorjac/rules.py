@@ -163,7 +163,7 @@ def jacobian(rule, *args, argnums=None, names=None, **kwargs) -> Blocks:
 
     >>> import numpy as np, tensorjac as tj
     >>> J = tj.jacobian("logit", np.zeros((2, 3)))["x"]
-    >>> J.shape, J.dense()[0, 0, 0, 0]
+    >>> J.shape, float(J.dense()[0, 0, 0, 0])
     ((2, 3, 2, 3), 0.25)
     """
     return get_rule(rule).jacobian(*args, argnums=argnums, names=names, **kwargs)
