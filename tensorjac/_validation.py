@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 SUPPORTED_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -53,7 +55,8 @@ def select_args(argnums, names: tuple[str, ...], what: str = "function") -> tupl
     n = len(names)
     if argnums is None:
         return tuple(range(n))
-    items = (argnums,) if isinstance(argnums, (int, np.integer, str)) else tuple(argnums)
+    single = isinstance(argnums, (int, np.integer, str)) or not isinstance(argnums, Iterable)
+    items = (argnums,) if single else tuple(argnums)
     positions = []
     for item in items:
         if isinstance(item, str):

@@ -31,10 +31,10 @@ class Blocks(Mapping):
         self._blocks = dict(blocks)
         if not self._blocks:
             raise ValueError("Blocks needs at least one block")
-        shapes = {name: J.out_shape for name, J in self._blocks.items()}
         for name, J in self._blocks.items():
             if not isinstance(J, Jacobian):
                 raise ValueError(f"block {name!r} is a {type(J).__name__}, not a tensorjac.Jacobian")
+        shapes = {name: J.out_shape for name, J in self._blocks.items()}
         if len(set(shapes.values())) != 1:
             raise ValueError(f"all blocks must share one output shape, got {shapes}")
         self.out_shape = next(iter(shapes.values()))
@@ -54,6 +54,10 @@ class Blocks(Mapping):
                 raise IndexError(f"block index {key} out of range for {n} block(s) {list(self._blocks)}")
             return self._blocks[self.names[key]]
         raise KeyError(f"blocks are addressed by name or position, got {key!r}")
+
+    def __contains__(self, key) -> bool:
+        """Membership is by name, like iteration (``0 in blocks`` is False, never an IndexError)."""
+        return isinstance(key, str) and key in self._blocks
 
     def __iter__(self):
         return iter(self._blocks)
@@ -77,7 +81,10 @@ class Blocks(Mapping):
         unknown = set(mapping) - set(self._blocks)
         if unknown:
             raise ValueError(f"cannot rename {sorted(unknown)}: the blocks are {list(self._blocks)}")
-        return Blocks({mapping.get(name, name): J for name, J in self._blocks.items()})
+        renamed = [mapping.get(name, name) for name in self._blocks]
+        if len(set(renamed)) != len(renamed):
+            raise ValueError(f"renaming {list(self._blocks)} by {dict(mapping)} gives repeated names {renamed}")
+        return Blocks(dict(zip(renamed, self._blocks.values())))
 
     def dense(self, budget: int | None = None) -> dict[str, np.ndarray]:
         """Every block as a dense array, by name."""

@@ -53,7 +53,7 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
     ``h_j / 2`` are combined by Richardson extrapolation (error O(h^4)), and their difference
     plus a rounding term gives the error estimate in ``.errors``.  If ``f`` is not finite at
     a perturbed point (a step across a pole or out of a domain) the step is shrunk tenfold, up
-    to four times.
+    to four times, and then further while the error estimate keeps falling (the pole is near).
 
     Args:
         f: a function of numpy arrays returning an array (or scalar).
@@ -81,7 +81,8 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
     names = _arg_names(f, len(args)) if names is None else tuple(names)
     if len(names) != len(args) or len(set(names)) != len(names):
         raise ValueError(f"names must give {len(args)} distinct names, got {names}")
-    point = [as_finite_float_array(a, f"argument {n!r}").astype(np.float64) for a, n in zip(args, names)]
+    # C-contiguous float64 copies, so that reshape(-1) below is a view of what f sees.
+    point = [np.array(as_finite_float_array(a, f"argument {n!r}"), dtype=np.float64, order="C") for a, n in zip(args, names)]
     positions = select_args(argnums, names, "the function")
 
     def evaluate(where: str) -> np.ndarray:
@@ -93,24 +94,33 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
     value = check_finite(np.asarray(f(*point), dtype=np.float64), "f(*args)")
     blocks, errors, steps = {}, {}, {}
     for pos in positions:
-        x = point[pos].reshape(-1)  # a view: perturbing it perturbs the argument f sees
+        x = point[pos].reshape(-1)  # a view (point is C-contiguous): perturbing it perturbs the argument f sees
+
+        def richardson(j, orig, h):
+            """Extrapolated derivative column and its error estimate at step h, or None if f is not finite."""
+            diffs = []
+            for hh in (h, h / 2):
+                x[j] = orig + hh
+                up = evaluate(f"at {names[pos]}[{j}] + {hh:g}")
+                x[j] = orig - hh
+                down = evaluate(f"at {names[pos]}[{j}] - {hh:g}")
+                x[j] = orig
+                diffs.append(((up - down) / (2 * hh)).reshape(-1))
+                scale = np.maximum(np.abs(up), np.abs(down)).reshape(-1)
+            if not all(np.all(np.isfinite(d)) for d in diffs):
+                return None
+            coarse, fine = diffs
+            return fine + (fine - coarse) / 3, np.abs(fine - coarse) / 3 + 4 * _EPS * (scale + 1) / h
+
         jac = np.empty((value.size, x.size))
         err = np.empty((value.size, x.size))
         hs = np.empty(x.size)
         for j in range(x.size):
             orig = x[j]
             h = base * max(abs(orig), 1.0)
-            for _ in range(5):
-                diffs = []
-                for hh in (h, h / 2):
-                    x[j] = orig + hh
-                    up = evaluate(f"at {names[pos]}[{j}] + {hh:g}")
-                    x[j] = orig - hh
-                    down = evaluate(f"at {names[pos]}[{j}] - {hh:g}")
-                    x[j] = orig
-                    diffs.append(((up - down) / (2 * hh)).reshape(-1))
-                    scale = np.maximum(np.abs(up), np.abs(down)).reshape(-1)
-                if all(np.all(np.isfinite(d)) for d in diffs):
+            for shrinks in range(5):
+                found = richardson(j, orig, h)
+                if found is not None:
                     break
                 h /= 10
             else:
@@ -119,9 +129,15 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
                     f"f is not finite near argument {names[pos]!r} at index {tuple(map(int, index))} "
                     f"even with step {h * 10:g}; is the point on the edge of f's domain?"
                 )
-            coarse, fine = diffs
-            jac[:, j] = fine + (fine - coarse) / 3
-            err[:, j] = np.abs(fine - coarse) / 3 + 4 * _EPS * (scale + 1) / h
+            # A step that had to be shrunk to stay finite is still comparable to the distance to the
+            # pole or domain edge, where truncation error is large: keep shrinking while the error
+            # estimate improves (rounding error grows as h falls, so this stops by itself).
+            for _ in range(12 if shrinks else 0):
+                smaller = richardson(j, orig, h / 10)
+                if smaller is None or np.max(smaller[1]) >= np.max(found[1]):
+                    break
+                found, h = smaller, h / 10
+            jac[:, j], err[:, j] = found
             hs[j] = h
         in_shape = point[pos].shape
         blocks[names[pos]] = Jacobian(jac.reshape(value.shape + in_shape), value.ndim)
