@@ -9,6 +9,7 @@ from .blocks import Blocks, compose
 from .contract import chain, contract, jvp, vjp
 from .jacobian import Jacobian, get_dense_budget, set_dense_budget
 from .numerical import NumericalBlocks, numerical_jacobian
+from .ordering import chain_cost
 from .rules import Rule, get_rule, jacobian, register_rule, rule_names, value_and_jacobian
 
 __version__ = "0.1.0"
@@ -31,4 +32,5 @@ __all__ = [
     "NumericalBlocks",
     "set_dense_budget",
     "get_dense_budget",
+    "chain_cost",
 ]

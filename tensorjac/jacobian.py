@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import opt_einsum as oe
 
+from . import _plans
 from ._validation import as_finite_float_array
 
 __all__ = ["Jacobian", "set_dense_budget", "get_dense_budget"]
@@ -120,39 +121,62 @@ def _label_sizes(term: _Term, out_shape, in_shape) -> dict[int, int]:
     return sizes
 
 
+# The symbol of the i-th distinct label in an equation (opt_einsum's alphabet).
+_SYMBOLS = tuple(oe.get_symbol(i) for i in range(512))
+
+
+def _symbol(i: int) -> str:
+    return _SYMBOLS[i] if i < len(_SYMBOLS) else oe.get_symbol(i)
+
+
 def _einsum(factors, output: Labels, sizes: dict[int, int], dtype) -> np.ndarray:
     """Contract labelled factors into an array indexed by ``output``.
 
     ``output`` may repeat a label (a delta: an identity factor is added) and may name labels
-    that no factor carries (constant axes: the result is broadcast along them).
+    that no factor carries (constant axes: the result is broadcast along them).  The
+    contraction is planned once per (equation, shapes) and the plan is reused
+    (:func:`tensorjac._plans.plan`).  During a dry run (``tensorjac.chain_cost``) nothing is
+    computed: the planned cost is recorded and a zero-memory placeholder is returned.
     """
-    operands = list(factors)
-    sizes = dict(sizes)
-    out, seen = [], set()
-    for lab in output:
-        if lab in seen:  # a delta between two output axes: materialise it as an identity
-            twin = next(_fresh_labels)
-            sizes[twin] = sizes[lab]
-            operands.append((np.eye(sizes[lab], dtype=dtype), (lab, twin)))
-            out.append(twin)
-        else:
-            out.append(lab)
-            seen.add(lab)
-    carried = set()
-    for _, labs in operands:
-        carried.update(labs)
-    present = [lab for lab in out if lab in carried]
-    if operands:
-        symbols = {}
-        sym = lambda lab: symbols.setdefault(lab, oe.get_symbol(len(symbols)))  # noqa: E731
-        inputs = ",".join("".join(sym(lab) for lab in labs) for _, labs in operands)
-        eq = inputs + "->" + "".join(sym(lab) for lab in present)
-        result = oe.contract(eq, *(arr for arr, _ in operands))
+    out = output
+    if len(set(output)) != len(output):  # a delta between two output axes: an identity factor
+        factors, sizes, out, seen = list(factors), dict(sizes), [], set()
+        for lab in output:
+            if lab in seen:
+                twin = next(_fresh_labels)
+                sizes[twin] = sizes[lab]
+                factors.append((np.eye(sizes[lab], dtype=dtype), (lab, twin)))
+                out.append(twin)
+            else:
+                out.append(lab)
+                seen.add(lab)
+    symbols: dict[int, str] = {}
+    subscripts = []
+    for _, labs in factors:
+        sub = ""
+        for lab in labs:
+            sym = symbols.get(lab)
+            if sym is None:
+                sym = symbols[lab] = _symbol(len(symbols))
+            sub += sym
+        subscripts.append(sub)
+    present = [lab for lab in out if lab in symbols]
+    record = _plans.active_record()
+    if subscripts:
+        eq = ",".join(subscripts) + "->" + "".join(symbols[lab] for lab in present)
+        planned = _plans.plan(eq, tuple(arr.shape for arr, _ in factors))
+        if record is not None:
+            record.add(planned.flops, planned.largest)
+            return _plans.placeholder([sizes[lab] for lab in out], dtype)
+        result = planned(*(arr for arr, _ in factors))
+        if result.dtype != dtype:
+            result = result.astype(dtype)
     else:
+        if record is not None:
+            return _plans.placeholder([sizes[lab] for lab in out], dtype)
         result = np.ones((), dtype=dtype)
-    result = np.asarray(result, dtype=dtype)
     if len(present) < len(out):  # broadcast along the constant axes
-        shape = [sizes[lab] if lab in carried else 1 for lab in out]
+        shape = [sizes[lab] if lab in symbols else 1 for lab in out]
         result = np.broadcast_to(result.reshape(shape), [sizes[lab] for lab in out]).copy()
     return result
 
@@ -165,24 +189,35 @@ def _compact(term: _Term, sizes: dict[int, int], dtype) -> _Term:
     backpropagation step).  Factors whose free part would be larger than the factors
     themselves (the delta of d(XW)/dW, say) are left alone.
     """
-    free = set(term.out_labels) | set(term.in_labels)
-    carried = []
-    for _, labs in term.factors:
+    factors = term.factors
+    if len(factors) == 1:
+        labs = factors[0][1]
+        if all(lab in term.out_labels or lab in term.in_labels for lab in labs):
+            return term  # one factor and nothing to sum: already compact
+    free = set(term.out_labels)
+    free.update(term.in_labels)
+    keep, seen, factor_size = [], set(), 0
+    for arr, labs in factors:
+        factor_size += arr.size
         for lab in labs:
-            if lab not in carried:
-                carried.append(lab)
-    summed = [lab for lab in carried if lab not in free]
-    if len(term.factors) <= 1 and not summed:
+            if lab not in seen:
+                seen.add(lab)
+                if lab in free:
+                    keep.append(lab)
+    if not factors:
         return term
-    keep = tuple(lab for lab in carried if lab in free)
-    if math.prod(sizes[lab] for lab in keep) > max(term.factor_size(), 1):
+    if math.prod(sizes[lab] for lab in keep) > max(factor_size, 1):
         return term
-    merged = _einsum(term.factors, keep, sizes, dtype)
+    keep = tuple(keep)
+    merged = _einsum(factors, keep, sizes, dtype)
     return _Term(((merged, keep),), term.out_labels, term.in_labels)
 
 
 def _merge_terms(terms: list[_Term]) -> list[_Term]:
     """Add up single-factor terms that have the same structure (after canonical relabelling)."""
+    if len(terms) <= 1:
+        return list(terms)
+    record = _plans.active_record()
     merged: dict[tuple, int] = {}
     result: list[_Term] = []
     for term in terms:
@@ -205,6 +240,9 @@ def _merge_terms(terms: list[_Term]) -> list[_Term]:
         if key in merged:
             pos = merged[key]
             prev_arr, prev_labs = result[pos].factors[0]
+            if record is not None:  # dry run: count the addition, keep the placeholder
+                record.add(arr.size, arr.size)
+                continue
             result[pos] = result[pos]._replace(factors=((prev_arr + arr, prev_labs),))
         else:
             merged[key] = len(result)

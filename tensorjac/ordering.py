@@ -1,0 +1,166 @@
+"""Which order to contract a chain in, and what each order costs.
+
+A chain ``J_1, ..., J_n`` (outermost function first) has the matrix views
+``d_0 x d_1, d_1 x d_2, ..., d_{n-1} x d_n``.  Three orders are offered:
+
+* ``"forward"``: from the input side, ``c(J_1, c(J_2, ... c(J_{n-1}, J_n)))`` (forward mode);
+* ``"reverse"``: from the output side, ``c(c(c(J_1, J_2), ...), J_n)`` (reverse mode,
+  backpropagation);
+* ``"optimal"``: for dense Jacobians, the bracketing of least cost found by the matrix-chain
+  dynamic program; when any Jacobian is structured (deltas, diagonals, several terms), the
+  lazy product of all of them, evaluated by one opt_einsum contraction over all their factors.
+
+Costs are counted as opt_einsum counts them: multiplying an ``m x k`` by a ``k x n`` matrix
+costs ``2 m k n`` flops (a multiply and an add per term; note 002 counts ``m n (2k - 1)``,
+which differs only by the first addition of each sum).  The *largest intermediate* is the
+number of entries of the largest array any step creates, the final result included.
+
+:func:`chain_cost` reports, for each order, the flops, the largest intermediate and the
+bracketing of exactly the contractions that ``tensorjac.chain(..., order=order)`` performs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+__all__ = ["ORDERS", "OrderCost", "chain_cost", "matrix_chain_costs"]
+
+ORDERS = ("optimal", "forward", "reverse")
+
+
+class OrderCost(NamedTuple):
+    """The predicted cost of one order of a chain.
+
+    Attributes:
+        flops: floating-point operations of all contractions (``2 m k n`` per matrix product).
+        largest_intermediate: entries of the largest array created, the result included.
+        path: the bracketing as nested pairs of factor positions, e.g. ``((0, (1, 2)), 3)``;
+            a flat tuple ``(0, 1, ..., n-1)`` means one contraction over all factors.
+    """
+
+    flops: int
+    largest_intermediate: int
+    path: tuple | int
+
+
+def check_order(order) -> str:
+    """Return ``order`` if it names an order, else raise ``ValueError`` listing the valid ones."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown chain order {order!r}; valid orders are {list(ORDERS)}")
+    return order
+
+
+def forward_path(n: int):
+    """``(0, (1, (2, ... (n-2, n-1))))``: contract from the input side."""
+    path = n - 1
+    for pos in range(n - 2, -1, -1):
+        path = (pos, path)
+    return path
+
+
+def reverse_path(n: int):
+    """``((((0, 1), 2), ...), n-1)``: contract from the output side."""
+    path = 0
+    for pos in range(1, n):
+        path = (path, pos)
+    return path
+
+
+def _bracketing_cost(dims: tuple[int, ...], path) -> tuple[int, int]:
+    """(flops, largest intermediate) of evaluating ``path`` on matrices ``d_i x d_{i+1}``."""
+
+    def walk(node):  # -> (first, last, flops, largest)
+        if isinstance(node, int):
+            return node, node, 0, 0
+        left, right = walk(node[0]), walk(node[1])
+        rows, inner, cols = dims[left[0]], dims[left[1] + 1], dims[right[1] + 1]
+        return (
+            left[0],
+            right[1],
+            left[2] + right[2] + 2 * rows * inner * cols,
+            max(left[3], right[3], rows * cols),
+        )
+
+    _, _, flops, largest = walk(path)
+    return flops, largest
+
+
+def _optimal_bracketing(dims: tuple[int, ...]):
+    """The matrix-chain dynamic program: least flops, ties broken by the smaller largest
+    intermediate, then by the first split found (the most input-side one)."""
+    n = len(dims) - 1
+    best: dict[tuple[int, int], tuple[int, int, object]] = {(i, i): (0, 0, i) for i in range(n)}
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            choice = None
+            for s in range(i, j):
+                f1, l1, p1 = best[i, s]
+                f2, l2, p2 = best[s + 1, j]
+                cand = (f1 + f2 + 2 * dims[i] * dims[s + 1] * dims[j + 1], max(l1, l2, dims[i] * dims[j + 1]), (p1, p2))
+                if choice is None or cand[:2] < choice[:2]:
+                    choice = cand
+            best[i, j] = choice
+    return best[0, n - 1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _matrix_chain_costs(dims: tuple[int, ...]) -> dict[str, OrderCost]:
+    n = len(dims) - 1
+    costs = {}
+    flops, largest, path = _optimal_bracketing(dims)
+    costs["optimal"] = OrderCost(flops, largest, path)
+    for name, path in (("forward", forward_path(n)), ("reverse", reverse_path(n))):
+        costs[name] = OrderCost(*_bracketing_cost(dims, path), path)
+    return costs
+
+
+def matrix_chain_costs(dims) -> dict[str, OrderCost]:
+    """Predicted cost of each order for a chain of dense matrices ``d_0 x d_1, d_1 x d_2, ...``.
+
+    Only the sizes are needed: no array is built.  Results are cached per ``dims``.
+
+    Args:
+        dims: ``(d_0, ..., d_n)`` for ``n`` matrices; matrix ``i`` is ``d_i x d_{i+1}``.
+
+    >>> from tensorjac.ordering import matrix_chain_costs
+    >>> costs = matrix_chain_costs((2, 3, 4, 5))
+    >>> costs["forward"], costs["reverse"].flops, costs["optimal"].path
+    (OrderCost(flops=180, largest_intermediate=15, path=(0, (1, 2))), 128, ((0, 1), 2))
+    """
+    dims = tuple(int(d) for d in dims)
+    if len(dims) < 2 or any(d < 0 for d in dims):
+        raise ValueError(f"dims must hold at least two non-negative sizes, got {dims}")
+    return dict(_matrix_chain_costs(dims))
+
+
+def chain_cost(*jacobians, axes=None) -> dict[str, OrderCost]:
+    """The predicted cost of each order of ``tensorjac.chain(*jacobians)``, before running it.
+
+    For dense Jacobians (and plain arrays) the costs come from the matrix views alone; for
+    structured ones, ``chain`` is dry-run: its contractions are planned (the plans are cached
+    and reused by the real run) but nothing is computed.  A product that ``chain`` leaves
+    factored (its dense form would be bigger than its factors) costs nothing until
+    ``dense()`` is called, and is counted as such.
+
+    Args:
+        *jacobians: as for ``tensorjac.chain``: :class:`~tensorjac.Jacobian` objects, or plain
+            arrays with ``axes``.
+        axes: for plain arrays, as for ``tensorjac.chain``.
+
+    Returns:
+        ``{"optimal": OrderCost, "forward": OrderCost, "reverse": OrderCost}``.
+
+    >>> import numpy as np, tensorjac as tj
+    >>> A, B, C = (tj.Jacobian(np.ones(s), 1) for s in [(2, 3), (3, 4), (4, 5)])
+    >>> costs = tj.chain_cost(A, B, C)
+    >>> costs["optimal"]
+    OrderCost(flops=128, largest_intermediate=10, path=((0, 1), 2))
+    >>> costs["forward"].flops, costs["reverse"].flops
+    (180, 128)
+    """
+    from .contract import _chain_costs
+
+    return _chain_costs(jacobians, axes)
