@@ -222,3 +222,16 @@ def test_function_not_finite_even_with_tiny_steps_raises():
     with np.errstate(invalid="ignore", divide="ignore"):
         with pytest.raises(ValueError, match=r"not finite near argument 'x' at index \(1,\)"):
             tj.numerical_jacobian(lambda x: np.log(x), np.array([1.0, 1e-300]))
+
+
+def test_step_shrinks_when_it_jumps_over_a_pole():
+    """1/x at 1e-4: the default step 7.4e-4 jumps over the pole with both sides finite.
+
+    Only the error estimate can tell: truncation dominates, so the step shrinks until the
+    derivative -1/x^2 = -1e8 is found, and the estimate still bounds the error.
+    """
+    numeric = tj.numerical_jacobian(lambda x: 1 / x, np.array([1e-4]))
+    J, err = numeric["x"].dense()[0, 0], numeric.errors["x"][0, 0]
+    np.testing.assert_allclose(J, -1e8, rtol=1e-9)
+    assert abs(J + 1e8) <= err < 1e-6 * 1e8
+    assert numeric.steps["x"][0] < 1e-4
