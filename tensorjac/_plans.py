@@ -144,36 +144,43 @@ def _compile_binary(a_in: str, b_in: str, out: str, sizes: dict[str, int]):
     if batch and size(a_free) * size(summed) * size(b_free) < _BATCHED_GEMM_MIN_WORK:
         return _ascii_einsum(f"{a_in},{b_in}->{out}")
 
-    nb, nl, nk, nr = size(batch), size(a_free), size(summed), size(b_free)
-    a_perm = tuple(a_let.index(c) for c in batch + a_free + summed)
-    b_perm = tuple(b_let.index(c) for c in batch + summed + b_free)
-    a_shape = (nb, nl, nk) if batch else (nl, nk)
-    b_shape = (nb, nk, nr) if batch else (nk, nr)
-    mid = batch + a_free + b_free
+    # C[batch, a_free, b_free] = A[batch, a_free, summed] B[batch, summed, b_free]; when the
+    # output wants b_free before a_free, compute C^T = B^T A^T instead of transposing C.
+    swap = out == batch + b_free + a_free and out != batch + a_free + b_free
+    l_let, l_free, r_let, r_free = (b_let, b_free, a_let, a_free) if swap else (a_let, a_free, b_let, b_free)
+    nb, nl, nk, nr = size(batch), size(l_free), size(summed), size(r_free)
+    l_perm = tuple(l_let.index(c) for c in batch + l_free + summed)
+    r_perm = tuple(r_let.index(c) for c in batch + summed + r_free)
+    l_shape = (nb, nl, nk) if batch else (nl, nk)
+    r_shape = (nb, nk, nr) if batch else (nk, nr)
+    mid = batch + l_free + r_free
     mid_shape = tuple(sizes[c] for c in mid)
     out_perm = tuple(mid.index(c) for c in out)
-    a_perm = None if a_perm == tuple(range(len(a_perm))) else a_perm
-    b_perm = None if b_perm == tuple(range(len(b_perm))) else b_perm
+    l_perm = None if l_perm == tuple(range(len(l_perm))) else l_perm
+    r_perm = None if r_perm == tuple(range(len(r_perm))) else r_perm
     out_perm = None if out_perm == tuple(range(len(out_perm))) else out_perm
     # Reshapes are needed only where a group is empty or has several letters.
     one_each = lambda *groups: all(len(g) == 1 for g in groups)  # noqa: E731
-    a_shape = None if one_each(*((batch,) if batch else ()), a_free, summed) else a_shape
-    b_shape = None if one_each(*((batch,) if batch else ()), summed, b_free) else b_shape
-    mid_shape = None if one_each(*((batch,) if batch else ()), a_free, b_free) else mid_shape
+    batch_group = (batch,) if batch else ()
+    l_shape = None if one_each(*batch_group, l_free, summed) else l_shape
+    r_shape = None if one_each(*batch_group, summed, r_free) else r_shape
+    mid_shape = None if one_each(*batch_group, l_free, r_free) else mid_shape
 
     def gemm(a, b):
         if a_axes:
             a = a.sum(axis=a_axes)
         if b_axes:
             b = b.sum(axis=b_axes)
-        if a_perm is not None:
-            a = a.transpose(a_perm)
-        if b_perm is not None:
-            b = b.transpose(b_perm)
-        if a_shape is not None:
-            a = a.reshape(a_shape)
-        if b_shape is not None:
-            b = b.reshape(b_shape)
+        if swap:
+            a, b = b, a
+        if l_perm is not None:
+            a = a.transpose(l_perm)
+        if r_perm is not None:
+            b = b.transpose(r_perm)
+        if l_shape is not None:
+            a = a.reshape(l_shape)
+        if r_shape is not None:
+            b = b.reshape(r_shape)
         result = np.matmul(a, b)
         if mid_shape is not None:
             result = result.reshape(mid_shape)
@@ -192,6 +199,84 @@ def _compile_step(einsum_str: str, sizes: dict[str, int]):
     return _ascii_einsum(einsum_str)
 
 
+# ---- Path search --------------------------------------------------------------------------------
+
+# opt_einsum's "optimal" (and so "auto" for up to 4 operands) can return a costly path when an
+# index is shared by more than two operands (dgasmith/opt_einsum#167) -- exactly what a
+# diagonal in a chain produces: "a,ab,b,bc->ac" gets a 10^9-entry outer product for n = 1000.
+# So the path is the cheapest of: the interval dynamic program below (the matrix-chain program
+# generalised to labelled factors: it only merges neighbours, which is what a chain needs),
+# opt_einsum's "greedy", and its "dp" for few operands.
+_DP_MAX_OPERANDS = 6
+_INTERVAL_MAX_OPERANDS = 24
+
+
+def _interval_path(inputs: list[str], output: str, sizes: dict[str, int]):
+    """The cheapest bracketing of neighbouring operands, as an opt_einsum path (or None)."""
+    n = len(inputs)
+    if n < 3 or n > _INTERVAL_MAX_OPERANDS:
+        return None
+    sets = [set(sub) for sub in inputs]
+    out = set(output)
+    # kept[i][j]: the letters of operands i..j still needed outside them (or in the output).
+    kept = {}
+    for i in range(n):
+        inside = set()
+        for j in range(i, n):
+            inside |= sets[j]
+            outside = set(out)
+            for k in range(n):
+                if k < i or k > j:
+                    outside |= sets[k]
+            kept[i, j] = frozenset(inside & outside)
+    best = {(i, i): (0, 0, i) for i in range(n)}
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            result = kept[i, j]
+            choice = None
+            for s in range(i, j):
+                f1, l1, p1 = best[i, s]
+                f2, l2, p2 = best[s + 1, j]
+                union = kept[i, s] | kept[s + 1, j]
+                flops = math.prod(sizes[c] for c in union) * (2 if union - result else 1)
+                cand = (f1 + f2 + flops, max(l1, l2, math.prod(sizes[c] for c in result)), (p1, p2))
+                if choice is None or cand[:2] < choice[:2]:
+                    choice = cand
+            best[i, j] = choice
+    # The bracketing as opt_einsum's path: pop two positions, append the result at the end.
+    live, path = list(range(n)), []
+    counter = [n]
+
+    def emit(node):
+        if isinstance(node, int):
+            return node
+        a, b = emit(node[0]), emit(node[1])
+        pa, pb = live.index(a), live.index(b)
+        path.append((min(pa, pb), max(pa, pb)))
+        live.remove(a)
+        live.remove(b)
+        live.append(counter[0])
+        counter[0] += 1
+        return live[-1]
+
+    emit(best[0, n - 1][2])
+    return path
+
+
+def _best_path(eq: str, shapes, inputs: list[str], output: str, sizes: dict[str, int]):
+    """(path, PathInfo) of least flops, then smallest largest intermediate, among the candidates."""
+    if len(shapes) <= 2:
+        return oe.contract_path(eq, *shapes, shapes=True, optimize="greedy")
+    candidates = [oe.contract_path(eq, *shapes, shapes=True, optimize="greedy")]
+    interval = _interval_path(inputs, output, sizes)
+    if interval is not None:
+        candidates.append(oe.contract_path(eq, *shapes, shapes=True, optimize=interval))
+    if len(shapes) <= _DP_MAX_OPERANDS:
+        candidates.append(oe.contract_path(eq, *shapes, shapes=True, optimize="dp"))
+    return min(candidates, key=lambda c: (c[1].opt_cost, c[1].largest_intermediate))
+
+
 # ---- Plans -----------------------------------------------------------------------------------
 
 
@@ -207,7 +292,7 @@ class Plan:
         for letters, shape in zip(inputs.split(","), shapes):
             sizes.update(zip(letters, shape))
         self.out_shape = tuple(sizes[c] for c in out)
-        path, info = oe.contract_path(eq, *shapes, shapes=True)
+        path, info = _best_path(eq, shapes, inputs.split(","), out, sizes)
         self.path, self.flops, self.largest = path, int(info.opt_cost), int(info.largest_intermediate)
         self._steps = [
             (tuple(inds), _compile_step(einsum_str, sizes)) for inds, _, einsum_str, _, _ in info.contraction_list
