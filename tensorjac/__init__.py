@@ -33,4 +33,15 @@ __all__ = [
     "set_dense_budget",
     "get_dense_budget",
     "chain_cost",
+    "testing",
 ]
+
+
+def __getattr__(name):
+    # ``tensorjac.testing`` (the checkers) is imported on first use rather than above, so that
+    # ``python -m tensorjac.testing`` does not find it already imported (runpy warns about that).
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
