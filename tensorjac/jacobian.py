@@ -313,7 +313,7 @@ class Jacobian:
     # -- structured constructors ---------------------------------------------------------
 
     @classmethod
-    def from_einsum(cls, spec: str, *factors, sizes: dict[str, int] | None = None) -> "Jacobian":
+    def from_einsum(cls, spec: str, *factors, sizes: dict[str, int] | None = None, dtype=None) -> "Jacobian":
         """Build a structured Jacobian from an einsum-like spec ``"factors->out|in"``.
 
         Each factor gets one letter per axis.  A letter that appears among both the output
@@ -325,6 +325,7 @@ class Jacobian:
             spec: e.g. ``"ai->ab|ib"`` for ``d(X@W)/dW[a,b,i,j] = X[a,i] delta[b,j]``.
             *factors: the arrays named by the letters before ``->``.
             sizes: sizes of letters that no factor carries.
+            dtype: float32 or float64 (default: that of the factors, float64 if there are none).
 
         >>> import numpy as np, tensorjac as tj
         >>> X, W = np.ones((4, 3)), np.ones((3, 2))
@@ -363,7 +364,10 @@ class Jacobian:
         if missing:
             raise ValueError(f"spec {spec!r}: give the sizes of letters {missing} with sizes={{...}}")
         labels = {c: next(_fresh_labels) for c in letter_sizes}
-        dtype = np.result_type(*arrays) if arrays else np.float64
+        if dtype is None:
+            dtype = np.result_type(*arrays) if arrays else np.float64
+        elif np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         term = _Term(
             tuple((arr, tuple(labels[c] for c in sub)) for arr, sub in zip(arrays, factor_subs)),
             tuple(labels[c] for c in out_part),

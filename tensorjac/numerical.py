@@ -108,12 +108,16 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
             """
             diffs, scale = [], np.zeros(value.size)
             for hh in (h, h / 2, h / 4):
+                # Divide by the distance between the probes as stored ((x + h) - (x - h) is not
+                # exactly 2h in floating point), so rounding of the inputs adds no error.
                 x[j] = orig + hh
+                above = x[j]
                 up = evaluate(f"at {names[pos]}[{j}] + {hh:g}")
                 x[j] = orig - hh
+                below = x[j]
                 down = evaluate(f"at {names[pos]}[{j}] - {hh:g}")
                 x[j] = orig
-                diffs.append(((up - down) / (2 * hh)).reshape(-1))
+                diffs.append(((up - down) / (above - below)).reshape(-1))
                 scale = np.maximum(scale, np.maximum(np.abs(up), np.abs(down)).reshape(-1))
             if not all(np.all(np.isfinite(d)) for d in diffs):
                 return None

@@ -179,7 +179,7 @@ def value_and_jacobian(rule, *args, argnums=None, names=None, **kwargs) -> tuple
 _LETTERS = string.ascii_letters
 
 
-def _linear(out_shape, out_letters, arg_shape, arg_letters, factors=()) -> Jacobian:
+def _linear(out_shape, out_letters, arg_shape, arg_letters, factors=(), dtype=None) -> Jacobian:
     """Jacobian of an output that is linear in one argument, with coefficient the product of ``factors``.
 
     Letters name axes as in einsum: an argument letter that is also an output letter is a
@@ -204,7 +204,7 @@ def _linear(out_shape, out_letters, arg_shape, arg_letters, factors=()) -> Jacob
         arrays.append(np.reshape(f, [f.shape[ax] for ax in keep]))
         subs.append("".join(letters[ax] for ax in keep))
     spec = f"{','.join(subs)}->{out_letters}|{in_letters}"
-    return Jacobian.from_einsum(spec, *arrays, sizes=sizes)
+    return Jacobian.from_einsum(spec, *arrays, sizes=sizes, dtype=dtype)
 
 
 def _aligned(ndim, out_letters):
@@ -216,7 +216,7 @@ def _elementwise(ans, x, deriv=None) -> Jacobian:
     """Jacobian of an elementwise map of ``x`` (maybe broadcast to ``ans``) with derivative ``deriv``."""
     out = _LETTERS[: ans.ndim]
     factors = [] if deriv is None else [(np.asarray(deriv, dtype=ans.dtype), _aligned(np.ndim(deriv), out))]
-    return _linear(ans.shape, out, x.shape, _aligned(x.ndim, out), factors)
+    return _linear(ans.shape, out, x.shape, _aligned(x.ndim, out), factors, dtype=ans.dtype)
 
 
 def _log_domain(x):
@@ -308,12 +308,12 @@ def _matmul_letters(a_ndim, b_ndim, ans_ndim):
 
 def matmul_jac_0(ans, x1, x2):
     a, b, out = _matmul_letters(x1.ndim, x2.ndim, ans.ndim)
-    return _linear(ans.shape, out, x1.shape, a, [(x2, b)])
+    return _linear(ans.shape, out, x1.shape, a, [(x2, b)], dtype=ans.dtype)
 
 
 def matmul_jac_1(ans, x1, x2):
     a, b, out = _matmul_letters(x1.ndim, x2.ndim, ans.ndim)
-    return _linear(ans.shape, out, x2.shape, b, [(x1, a)])
+    return _linear(ans.shape, out, x2.shape, b, [(x1, a)], dtype=ans.dtype)
 
 
 def _matmul_shapes(x1, x2):
@@ -356,7 +356,7 @@ def sum_jac(ans, x, axis=None, keepdims=False):
     out = "".join(c for ax, c in enumerate(letters) if ax not in axes or keepdims)
     if keepdims:  # the kept size-1 axes are not the summed input axes
         out = "".join(c.upper() if ax in axes else c for ax, c in enumerate(letters))
-    return _linear(ans.shape, out, x.shape, letters)
+    return _linear(ans.shape, out, x.shape, letters, dtype=ans.dtype)
 
 
 register_rule("sum", np.sum, sum_jac, argnames=("x",))

@@ -146,6 +146,21 @@ def test_rule_blocks_match_finite_differences(case, blocks_match_numeric):
     blocks_match_numeric(blocks, numeric, case.id)
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_float32_arguments_give_float32_blocks(case):
+    """float32 in, float32 out: the value and every block (structured ones with no stored
+    factor, such as add or sum, included) keep the arguments' dtype, and agree with float64."""
+    args64 = sample(case)
+    args32 = [a.astype(np.float32) for a in args64]
+    ans32, blocks32 = tj.value_and_jacobian(case.rule, *args32, **case.kwargs)
+    blocks64 = tj.jacobian(case.rule, *[a.astype(np.float32).astype(np.float64) for a in args64], **case.kwargs)
+    assert ans32.dtype == np.float32
+    for name in blocks32:
+        dense = blocks32[name].dense()
+        assert blocks32[name].dtype == np.float32 and dense.dtype == np.float32, name
+        np.testing.assert_allclose(dense, blocks64[name].dense(), rtol=2e-5, atol=2e-5 * np.abs(dense).max(initial=1))
+
+
 def test_every_registered_rule_has_a_case():
     """The table above covers the whole registry (rules registered by tests/doctests excepted)."""
     registered = {name for name in tj.rule_names() if not name.startswith(("doc_", "test_"))}
