@@ -296,8 +296,17 @@ def _program(path) -> tuple[tuple[int, int], ...]:
 
 @functools.lru_cache(maxsize=1024)
 def _dense_program(dims: tuple[int, ...], order: str):
+    """(largest intermediate, steps (left slot, right slot, small product?)) of a dense chain."""
     cost = _matrix_chain_costs(dims)[order]
-    return cost.largest_intermediate, _program(cost.path)
+    steps = _program(cost.path)
+    # The (rows, cols) of every slot, to tell small products from big ones.
+    shapes = [(dims[i], dims[i + 1]) for i in range(len(dims) - 1)]
+    program = []
+    for left, right in steps:
+        (rows, inner), (_, cols) = shapes[left], shapes[right]
+        shapes.append((rows, cols))
+        program.append((left, right, rows * inner * cols <= _plans._SMALL_PRODUCT))
+    return cost.largest_intermediate, tuple(program)
 
 
 def _chain_dense(js, order: str):
@@ -337,8 +346,9 @@ def _chain_dense(js, order: str):
     largest, program = _dense_program(tuple(dims), order)
     if largest * dtype.itemsize > _jacobian_module._DENSE_BUDGET_BYTES:
         return None
-    for left, right in program:
-        mats.append(mats[left] @ mats[right])
+    for left, right, small in program:
+        # ndarray.dot has the least call overhead; np.matmul is faster for big products.
+        mats.append(mats[left].dot(mats[right]) if small else mats[left] @ mats[right])
     out_shape, in_shape = first.out_shape, prev_in
     arr = mats[-1]
     if len(out_shape) != 1 or len(in_shape) != 1:
@@ -498,8 +508,11 @@ def vjp(J, cotangent) -> np.ndarray:
     u = as_finite_float_array(cotangent, "cotangent")
     if u.shape != js[0].out_shape:
         raise ValueError(f"vjp: cotangent has shape {u.shape} but the Jacobian's out_shape is {js[0].out_shape}")
+    cotangent = u
     for j in js:
         u = _pull(u, j)
+    if np.may_share_memory(u, cotangent):  # e.g. through an identity: never return the input itself
+        u = u.copy()
     return u.reshape(js[-1].in_shape)
 
 
@@ -517,6 +530,9 @@ def jvp(J, tangent) -> np.ndarray:
     v = as_finite_float_array(tangent, "tangent")
     if v.shape != js[-1].in_shape:
         raise ValueError(f"jvp: tangent has shape {v.shape} but the Jacobian's in_shape is {js[-1].in_shape}")
+    tangent = v
     for j in reversed(js):
         v = _push(j, v)
+    if np.may_share_memory(v, tangent):
+        v = v.copy()
     return v.reshape(js[0].out_shape)

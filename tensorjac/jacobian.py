@@ -194,18 +194,19 @@ def _compact(term: _Term, sizes: dict[int, int], dtype) -> _Term:
         labs = factors[0][1]
         if all(lab in term.out_labels or lab in term.in_labels for lab in labs):
             return term  # one factor and nothing to sum: already compact
-    free = set(term.out_labels)
-    free.update(term.in_labels)
-    keep, seen, factor_size = [], set(), 0
+    carried, factor_size = set(), 0
     for arr, labs in factors:
         factor_size += arr.size
-        for lab in labs:
-            if lab not in seen:
-                seen.add(lab)
-                if lab in free:
-                    keep.append(lab)
+        carried.update(labs)
     if not factors:
         return term
+    # The merged factor's axes follow the Jacobian's own order (out, then in), so that dense()
+    # and later contractions read it in memory order.
+    keep, seen = [], set()
+    for lab in term.out_labels + term.in_labels:
+        if lab in carried and lab not in seen:
+            seen.add(lab)
+            keep.append(lab)
     if math.prod(sizes[lab] for lab in keep) > max(factor_size, 1):
         return term
     keep = tuple(keep)

@@ -459,3 +459,28 @@ def test_vjp_of_zero_and_multi_term_jacobians(rng):
 
 def test_chain_cost_is_exported():
     assert "chain_cost" in tj.__all__ and tj.chain_cost is tj.ordering.chain_cost
+
+
+def test_plans_never_write_into_the_callers_arrays(rng):
+    # Big enough for the in-place product of intermediates; the inputs must stay untouched.
+    cases = [
+        ("ab,cb,ac->ac", [(64, 3), (80, 3), (64, 80)]),
+        ("ba,ab,ab->ab", [(70, 60), (60, 70), (60, 70)]),  # a transposed view is not owned
+        ("abc,ab->ab", [(60, 70, 2), (60, 70)]),
+    ]
+    for eq, shapes in cases:
+        arrays = [rng.normal(size=s) for s in shapes]
+        copies = [a.copy() for a in arrays]
+        planned = _plans.plan(eq, tuple(shapes))
+        for _ in range(2):
+            np.testing.assert_allclose(planned(*arrays), np.einsum(eq, *copies), rtol=1e-12, atol=1e-12)
+        for a, c in zip(arrays, copies):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_vjp_jvp_return_new_arrays():
+    u = np.arange(3.0)
+    for fn in (tj.vjp, tj.jvp):
+        out = fn([tj.Jacobian.identity((3,)), tj.Jacobian.identity((3,))], u)
+        np.testing.assert_array_equal(out, u)
+        assert not np.shares_memory(out, u)
