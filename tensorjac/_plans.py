@@ -215,36 +215,24 @@ def _compile_binary(a_in: str, b_in: str, out: str, sizes: dict[str, int], owned
     return gemm
 
 
-def _compile_steps(inputs: list[str], output: str, contraction_list, sizes: dict[str, int]):
-    """Compile opt_einsum's contraction list, choosing the axis order of every intermediate.
+def _compile_steps(n_inputs: int, steps, sizes: dict[str, int]):
+    """Compile simulated steps ``(inds, argument letters, result letters)`` into callables.
 
-    opt_einsum orders an intermediate's axes as they fall out of tensordot; here each
-    intermediate instead follows the order of the final output (then the order opt_einsum
-    gave), so matrix products write their result in place of transposing it and later
-    elementwise steps read memory in order.
+    Tracks which operands are intermediates the plan owns (fresh arrays, never a view of a
+    caller's operand) so that broadcast products may be written into them.
     """
-    rank = {c: i for i, c in enumerate(output)}
-    live = [(sub, False) for sub in inputs]  # (letters, owned: an intermediate of the plan)
-    steps = []
-    last = len(contraction_list) - 1
-    for num, (inds, _, einsum_str, _, _) in enumerate(contraction_list):
-        args = [live.pop(i) for i in inds]
-        step_out = einsum_str.split("->")[1]
-        if num == last:
-            step_out = output
-        else:
-            step_out = "".join(sorted(step_out, key=lambda c: (rank.get(c, len(rank)), step_out.index(c))))
-        subs = [sub for sub, _ in args]
+    live = [False] * n_inputs  # owned?
+    compiled = []
+    for inds, args, result in steps:
+        flags = tuple(live.pop(i) for i in inds)
         if len(args) == 2:
-            step = _compile_binary(subs[0], subs[1], step_out, sizes, owned=(args[0][1], args[1][1]))
+            step = _compile_binary(args[0], args[1], result, sizes, owned=flags)
         else:
-            step = _compile_step(",".join(subs) + "->" + step_out, sizes)
-        steps.append((tuple(inds), step))
-        # Owned: a fresh array, never a view of a caller's operand (a one-operand step that only
-        # transposes, or takes a diagonal, returns a view).
-        fresh = len(args) >= 2 or (len(set(subs[0])) == len(subs[0]) and set(subs[0]) != set(step_out))
-        live.append((step_out, fresh))
-    return steps
+            step = _compile_step(",".join(args) + "->" + result, sizes)
+        compiled.append((inds, step))
+        # A one-operand step that only transposes (or takes a diagonal) returns a view.
+        live.append(len(args) >= 2 or (len(set(args[0])) == len(args[0]) and set(args[0]) != set(result)))
+    return compiled
 
 
 def _compile_step(einsum_str: str, sizes: dict[str, int]):
@@ -274,19 +262,29 @@ def _interval_path(inputs: list[str], output: str, sizes: dict[str, int]):
     n = len(inputs)
     if n < 3 or n > _INTERVAL_MAX_OPERANDS:
         return None
-    sets = [set(sub) for sub in inputs]
-    out = set(output)
-    # kept[i][j]: the letters of operands i..j still needed outside them (or in the output).
+    sets = [frozenset(sub) for sub in inputs]
+    out = frozenset(output)
+    # prefix[i]: letters of operands 0..i-1; suffix[j]: letters of operands j..n-1.
+    prefix, suffix = [frozenset()], [frozenset()] * (n + 1)
+    for sub in sets:
+        prefix.append(prefix[-1] | sub)
+    for j in range(n - 1, -1, -1):
+        suffix[j] = suffix[j + 1] | sets[j]
+    # kept[i, j]: the letters of operands i..j still needed outside them (or in the output).
     kept = {}
     for i in range(n):
-        inside = set()
+        inside = frozenset()
         for j in range(i, n):
             inside |= sets[j]
-            outside = set(out)
-            for k in range(n):
-                if k < i or k > j:
-                    outside |= sets[k]
-            kept[i, j] = frozenset(inside & outside)
+            kept[i, j] = inside & (out | prefix[i] | suffix[j + 1])
+    size_of: dict[frozenset, int] = {}
+
+    def size(letters):
+        found = size_of.get(letters)
+        if found is None:
+            found = size_of[letters] = math.prod(sizes[c] for c in letters)
+        return found
+
     best = {(i, i): (0, 0, i) for i in range(n)}
     for length in range(2, n + 1):
         for i in range(n - length + 1):
@@ -297,8 +295,8 @@ def _interval_path(inputs: list[str], output: str, sizes: dict[str, int]):
                 f1, l1, p1 = best[i, s]
                 f2, l2, p2 = best[s + 1, j]
                 union = kept[i, s] | kept[s + 1, j]
-                flops = math.prod(sizes[c] for c in union) * (2 if union - result else 1)
-                cand = (f1 + f2 + flops, max(l1, l2, math.prod(sizes[c] for c in result)), (p1, p2))
+                flops = size(union) * (2 if len(union) > len(result) else 1)
+                cand = (f1 + f2 + flops, max(l1, l2, size(result)), (p1, p2))
                 if choice is None or cand[:2] < choice[:2]:
                     choice = cand
             best[i, j] = choice
@@ -322,17 +320,58 @@ def _interval_path(inputs: list[str], output: str, sizes: dict[str, int]):
     return path
 
 
-def _best_path(eq: str, shapes, inputs: list[str], output: str, sizes: dict[str, int]):
-    """(path, PathInfo) of least flops, then smallest largest intermediate, among the candidates."""
-    if len(shapes) <= 2:
-        return oe.contract_path(eq, *shapes, shapes=True, optimize="greedy")
-    candidates = [oe.contract_path(eq, *shapes, shapes=True, optimize="greedy")]
-    interval = _interval_path(inputs, output, sizes)
-    if interval is not None:
-        candidates.append(oe.contract_path(eq, *shapes, shapes=True, optimize=interval))
-    if len(shapes) <= _DP_MAX_OPERANDS:
-        candidates.append(oe.contract_path(eq, *shapes, shapes=True, optimize="dp"))
-    return min(candidates, key=lambda c: (c[1].opt_cost, c[1].largest_intermediate))
+def _simulate(inputs: list[str], output: str, sizes: dict[str, int], path):
+    """Walk a path as opt_einsum does: (flops, largest intermediate, steps).
+
+    Flops and sizes are counted as opt_einsum counts them (``helpers.flop_count``: the size of
+    the union of the indices times (terms - 1, at least 1, plus 1 if an index is summed)).
+    Each step is ``(positions popped, their letters, the result's letters)``; an
+    intermediate's letters follow the order of the final output, then their first appearance,
+    so that products write their result in place of transposing it.
+    """
+    rank = {c: i for i, c in enumerate(output)}
+    live = list(inputs)
+    flops = largest = 0
+    steps = []
+    for num, pair in enumerate(path):
+        inds = tuple(sorted(pair, reverse=True))
+        args = [live.pop(i) for i in inds]
+        joined = "".join(args)
+        union = set(joined)
+        if num == len(path) - 1:
+            result = output
+        else:
+            needed = set(output).union(*live)
+            order = {c: joined.index(c) for c in union}
+            result = "".join(sorted((c for c in union if c in needed), key=lambda c: (rank.get(c, len(rank)), order[c])))
+        summed = len(union) > len(set(result))
+        flops += math.prod(sizes[c] for c in union) * (max(1, len(args) - 1) + summed)
+        largest = max(largest, math.prod(sizes[c] for c in result))
+        steps.append((inds, args, result))
+        live.append(result)
+    return flops, largest, steps
+
+
+def _best_path(inputs: list[str], output: str, sizes: dict[str, int]):
+    """(path, flops, largest, steps) of least flops, then smallest largest intermediate."""
+    n = len(inputs)
+    if n <= 2:
+        candidates = [[tuple(range(n))]]
+    else:
+        sets, out = [frozenset(sub) for sub in inputs], frozenset(output)
+        candidates = [oe.paths.greedy(sets, out, sizes)]
+        interval = _interval_path(inputs, output, sizes)
+        if interval is not None:
+            candidates.append(interval)
+        if n <= _DP_MAX_OPERANDS:
+            candidates.append(oe.paths.dynamic_programming(sets, out, sizes))
+    best = None
+    for path in candidates:
+        path = [tuple(step) for step in path]
+        flops, largest, steps = _simulate(inputs, output, sizes, path)
+        if best is None or (flops, largest) < best[1:3]:
+            best = (path, flops, largest, steps)
+    return best
 
 
 # ---- Plans -----------------------------------------------------------------------------------
@@ -350,9 +389,9 @@ class Plan:
         for letters, shape in zip(inputs.split(","), shapes):
             sizes.update(zip(letters, shape))
         self.out_shape = tuple(sizes[c] for c in out)
-        path, info = _best_path(eq, shapes, inputs.split(","), out, sizes)
-        self.path, self.flops, self.largest = path, int(info.opt_cost), int(info.largest_intermediate)
-        self._steps = _compile_steps(inputs.split(","), out, info.contraction_list, sizes)
+        subs = inputs.split(",")
+        self.path, self.flops, self.largest, steps = _best_path(subs, out, sizes)
+        self._steps = _compile_steps(len(subs), steps, sizes)
         self._expression = None
 
     def expression(self):

@@ -484,3 +484,22 @@ def test_vjp_jvp_return_new_arrays():
         out = fn([tj.Jacobian.identity((3,)), tj.Jacobian.identity((3,))], u)
         np.testing.assert_array_equal(out, u)
         assert not np.shares_memory(out, u)
+
+
+def test_plan_costs_are_opt_einsums_count_and_never_worse_than_greedy():
+    import opt_einsum as oe
+
+    rng = np.random.default_rng(5)
+    letters = "abcdefg"
+    for _ in range(200):
+        sizes = {c: int(rng.choice([1, 2, 3, 5, 7])) for c in letters}
+        ops = ["".join(dict.fromkeys(rng.choice(list(letters), size=int(rng.integers(0, 4))))) for _ in range(int(rng.integers(1, 7)))]
+        present = sorted(set("".join(ops)))
+        out = "".join(rng.permutation(present)[: int(rng.integers(0, len(present) + 1))])
+        eq = ",".join(ops) + "->" + out
+        shapes = tuple(tuple(sizes[c] for c in op) for op in ops)
+        planned = _plans.plan(eq, shapes)
+        _, info = oe.contract_path(eq, *shapes, shapes=True, optimize=planned.path)
+        assert (planned.flops, planned.largest) == (info.opt_cost, info.largest_intermediate), eq
+        _, greedy = oe.contract_path(eq, *shapes, shapes=True, optimize="greedy")
+        assert planned.flops <= greedy.opt_cost, eq
