@@ -36,8 +36,9 @@ have at most :data:`FULL_MODE_MAX_SIZE` entries.
     tolerance = REFERENCE_SAFETY * E  +  ROUNDING_FACTOR * (eps_rule + eps_64) * M  +  floor
 
 * ``E`` is the reference's own error estimate: :attr:`NumericalBlocks.errors` for finite
-  differences (Richardson difference plus rounding of ``f``), plus the rounding of the
-  perturbed input itself, ``4 eps_64 |J[i, j]| |x[j]| / h[j]``; 0 for a registered rule;
+  differences (Richardson difference plus rounding of ``f``; the probes' own rounding is
+  removed by dividing by their stored distance), plus, for the dot test's directional
+  difference along ``v``, the rounding of ``x + t v``; 0 for a registered rule;
 * ``eps_rule`` is the machine epsilon of the dtype the rule runs in (float32: 1.2e-7),
   ``eps_64`` that of the float64 reference;
 * ``M`` is the magnitude of the values involved: ``|J[i, j]| + |f(x)[i]|`` for an entry (the
