@@ -196,8 +196,8 @@ def _chain_structured(js, order: str):
     n = len(js)
     if order == "optimal":
         if math.prod(len(j._terms) for j in js) <= _MAX_LAZY_TERMS:
-            # One lazy product of every factor, then one contraction per term: opt_einsum's
-            # path search sees the whole chain.
+            # One lazy product of every factor, then one contraction per term: the path
+            # search (tensorjac._plans) sees the whole chain at once.
             result = js[0]
             for j in js[1:]:
                 result = _product(result, j, compact=False)
@@ -242,6 +242,8 @@ def _array_links(arrays, axes) -> list[int]:
             if consistent(ks):
                 found.append(ks)
         found = [ks for ks in found if all(k > 0 for k in ks)] or found
+        if not found:
+            raise ValueError(f"chain: arrays of shapes {shapes} do not link: no split of their axes fits")
         if len(found) != 1:
             raise ValueError(
                 f"chain: cannot tell how many axes link arrays of shapes {shapes} (candidates {found}); "
@@ -376,8 +378,8 @@ def chain(*jacobians, order: str = "optimal", axes=None):
             returned as arrays of the same kind.
         order: ``"optimal"`` (default): for dense Jacobians the bracketing of least flops (the
             matrix-chain dynamic program on the matrix views); when any Jacobian is structured,
-            the lazy product of all terms evaluated by one opt_einsum contraction over all
-            factors.  ``"forward"``: from the input side (right to left), as forward mode
+            the lazy product of all terms, each evaluated by one contraction over all its
+            factors, planned as a whole.  ``"forward"``: from the input side (right to left), as forward mode
             does.  ``"reverse"``: from the output side (left to right), as backpropagation
             does.  :func:`tensorjac.chain_cost` predicts the cost of each before running.
         axes: for plain arrays only: how many axes link neighbours (an int for every link, or

@@ -449,6 +449,17 @@ class Jacobian:
         ``budget`` bytes (default: :func:`get_dense_budget`, 1 GiB unless changed).
         """
         _check_budget(self.shape, self.dtype, budget)
+        if len(self._terms) == 1:
+            # One term: its contraction is the result (no zero-filled array and extra pass),
+            # copied when it is a stored factor or a view of one, so the caller owns it.
+            term = self._terms[0]
+            sizes = _label_sizes(term, self.out_shape, self.in_shape)
+            part = _einsum(term.factors, term.out_labels + term.in_labels, sizes, self.dtype)
+            if not part.flags.c_contiguous or not part.flags.writeable or any(
+                np.may_share_memory(part, arr) for arr, _ in term.factors
+            ):
+                part = np.array(part, dtype=self.dtype, order="C", copy=True)
+            return part.reshape(self.shape)
         result = np.zeros(self.shape, dtype=self.dtype)
         for term in self._terms:
             sizes = _label_sizes(term, self.out_shape, self.in_shape)

@@ -8,7 +8,11 @@ A chain ``J_1, ..., J_n`` (outermost function first) has the matrix views
   backpropagation);
 * ``"optimal"``: for dense Jacobians, the bracketing of least cost found by the matrix-chain
   dynamic program; when any Jacobian is structured (deltas, diagonals, several terms), the
-  lazy product of all of them, evaluated by one opt_einsum contraction over all their factors.
+  lazy product of all of them, each term evaluated by one contraction over all its factors.
+  That contraction's path is the cheapest of the same dynamic program generalised to
+  labelled factors (merging neighbours), opt_einsum's ``greedy`` and, for up to 6 factors,
+  its ``dp`` (opt_einsum's ``optimal`` is not used: with a label shared by three factors,
+  as a diagonal makes, it can return a path with an ``n^3`` outer product).
 
 Costs are counted as opt_einsum counts them: multiplying an ``m x k`` by a ``k x n`` matrix
 costs ``2 m k n`` flops (a multiply and an add per term; note 002 counts ``m n (2k - 1)``,

@@ -503,3 +503,23 @@ def test_plan_costs_are_opt_einsums_count_and_never_worse_than_greedy():
         assert (planned.flops, planned.largest) == (info.opt_cost, info.largest_intermediate), eq
         _, greedy = oe.contract_path(eq, *shapes, shapes=True, optimize="greedy")
         assert planned.flops <= greedy.opt_cost, eq
+
+
+def test_dense_returns_an_array_the_caller_owns(rng):
+    W = rng.normal(size=(3, 4))
+    cases = [
+        tj.Jacobian(W, 1),  # one stored factor, returned as is by the contraction
+        tj.Jacobian(W, 1).T,  # a transposed view of it
+        tj.Jacobian.diagonal(np.arange(1.0, 4.0)),  # a delta: a fresh array
+        tj.chain(tj.Jacobian.diagonal(np.arange(1.0, 4.0)), tj.Jacobian(W, 1)),  # a fresh product
+        tj.Jacobian.from_einsum("a->ab|b", np.arange(3.0), sizes={"b": 2}),  # broadcast constant axis
+    ]
+    for J in cases:
+        stored = [arr.copy() for term in J._terms for arr, _ in term.factors]
+        D = J.dense()
+        assert D.flags.c_contiguous and D.flags.writeable and D.shape == J.shape and D.dtype == J.dtype
+        expected = D.copy()
+        D += 1.0  # writing into the result must not change the Jacobian
+        np.testing.assert_array_equal(J.dense(), expected)
+        for arr, before in zip((arr for term in J._terms for arr, _ in term.factors), stored):
+            np.testing.assert_array_equal(arr, before)
