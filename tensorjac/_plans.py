@@ -1,12 +1,14 @@
 """Contraction plans, planned once per (equation, shapes) and reused.
 
-``plan(eq, shapes)`` is an LRU-cached :class:`Plan`: the opt_einsum path of ``eq`` for operands
-of these shapes, its cost (flops counted as opt_einsum counts them) and a compiled executor.
-On numpy arrays the executor runs each pairwise step with precomputed transposes and reshapes
-around one ``np.matmul`` (or a broadcast multiply, or ``np.einsum`` for the rare step that is
-neither), so a small contraction costs a few numpy calls, not a path search.  Other arrays
-(dask, torch, jax, ...) go through opt_einsum's ``contract_expression`` with the same path,
-which dispatches to their own backend and returns arrays of the same kind.
+``plan(eq, shapes)`` is an LRU-cached :class:`Plan`: a pairwise contraction path for ``eq`` with
+operands of these shapes (the cheapest of an interval dynamic program over neighbouring
+operands, opt_einsum's ``greedy`` and, for few operands, its ``dp``), its cost (flops counted as
+opt_einsum counts them) and a compiled executor.  On numpy arrays the executor runs each
+pairwise step with precomputed transposes and reshapes around one matrix product (or a
+broadcast multiply, or ``np.einsum`` for the rare step that is neither), so a small contraction
+costs a few numpy calls, not a path search.  Other arrays (dask, torch, jax, ...) go through
+opt_einsum's ``contract_expression`` on the same path, which dispatches to their own backend
+and returns arrays of the same kind.
 
 A *cost recorder* (:func:`recording`) turns the contractions of :mod:`tensorjac.jacobian` into
 a dry run: they record the planned cost and return a zero-memory placeholder of the right
