@@ -31,7 +31,7 @@ import _harness  # noqa: E402  (must come before numpy: it pins the BLAS threads
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Run tensorjac's benchmark suite (issue 4).")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every library (default: all cores)")
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds per workload (fewer if slow)")
+    parser.add_argument("--repeats", type=int, default=31, help="interleaved rounds per workload (fewer if slow)")
     parser.add_argument("--only", nargs="*", help="run only these workloads")
     parser.add_argument("--no-files", action="store_true", help="print only; do not write results.md / ratios.png")
     return parser.parse_args(argv)
