@@ -68,12 +68,16 @@ def _contract_arrays(DF, DG, axes):
     return _plans.plan(f"{f_sub},{g_sub}->{out}", (f_shape, g_shape))(DF, DG)
 
 
-def _as_jacobian(x, out_ndim: int | None, role: str) -> Jacobian:
-    if _is_jacobian(x):
-        return x
+def _as_jacobian(x, out_ndim: int, role: str, middle_shape: tuple) -> Jacobian:
+    """Wrap a plain array operand of ``contract`` whose split is fixed by the other operand's
+    ``middle_shape`` (DF's in_shape for DG, DG's out_shape for DF)."""
     arr = as_finite_float_array(x, role)
-    if out_ndim is None or not 0 <= out_ndim <= arr.ndim:
-        raise ValueError(f"contract: {role} array of shape {arr.shape} cannot be split into out and in axes")
+    if not 0 <= out_ndim <= arr.ndim:
+        other = "DF.in_shape" if role == "DG" else "DG.out_shape"
+        raise ValueError(
+            f"contract: the {role} array has shape {arr.shape}, too few axes to hold the middle "
+            f"shape {other} {middle_shape}"
+        )
     return Jacobian(arr, out_ndim)
 
 
@@ -130,10 +134,10 @@ def contract(DF, DG, axes: int | None = None):
     """
     if not _is_jacobian(DF) and not _is_jacobian(DG):
         return _contract_arrays(DF, DG, axes)
-    if _is_jacobian(DF):
-        DG = _as_jacobian(DG, len(DF.in_shape), "DG")
-    else:
-        DF = _as_jacobian(DF, np.ndim(DF) - len(DG.out_shape), "DF")
+    if not _is_jacobian(DG):
+        DG = _as_jacobian(DG, len(DF.in_shape), "DG", DF.in_shape)
+    elif not _is_jacobian(DF):
+        DF = _as_jacobian(DF, np.ndim(DF) - len(DG.out_shape), "DF", DG.out_shape)
     if DF.in_shape != DG.out_shape:
         raise ValueError(
             f"contract: DF.in_shape {DF.in_shape} does not match DG.out_shape {DG.out_shape} "

@@ -33,7 +33,7 @@ import numpy as np
 import opt_einsum as oe
 
 from . import _plans
-from ._validation import as_finite_float_array
+from ._validation import as_finite_float_array, as_float_array
 
 __all__ = ["Jacobian", "set_dense_budget", "get_dense_budget"]
 
@@ -314,7 +314,9 @@ class Jacobian:
     # -- structured constructors ---------------------------------------------------------
 
     @classmethod
-    def from_einsum(cls, spec: str, *factors, sizes: dict[str, int] | None = None, dtype=None) -> "Jacobian":
+    def from_einsum(
+        cls, spec: str, *factors, sizes: dict[str, int] | None = None, dtype=None, check_finite: bool = True
+    ) -> "Jacobian":
         """Build a structured Jacobian from an einsum-like spec ``"factors->out|in"``.
 
         Each factor gets one letter per axis.  A letter that appears among both the output
@@ -327,6 +329,9 @@ class Jacobian:
             *factors: the arrays named by the letters before ``->``.
             sizes: sizes of letters that no factor carries.
             dtype: float32 or float64 (default: that of the factors, float64 if there are none).
+            check_finite: reject factors with nan or inf (``ValueError``).  Rules pass False
+                for factors built from arguments they have already checked (as scipy.linalg's
+                ``check_finite``): the check is a full pass over each factor.
 
         >>> import numpy as np, tensorjac as tj
         >>> X, W = np.ones((4, 3)), np.ones((3, 2))
@@ -348,7 +353,8 @@ class Jacobian:
         letter_sizes = dict(sizes or {})
         arrays = []
         for pos, (sub, factor) in enumerate(zip(factor_subs, factors)):
-            arr = as_finite_float_array(factor, f"factor {pos} of {spec!r}")
+            what = f"factor {pos} of {spec!r}"
+            arr = as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what)
             if arr.ndim != len(sub) or len(set(sub)) != len(sub):
                 raise ValueError(
                     f"factor {pos} of spec {spec!r} has shape {arr.shape} but letters {sub!r} "

@@ -204,7 +204,9 @@ def _linear(out_shape, out_letters, arg_shape, arg_letters, factors=(), dtype=No
         arrays.append(np.reshape(f, [f.shape[ax] for ax in keep]))
         subs.append("".join(letters[ax] for ax in keep))
     spec = f"{','.join(subs)}->{out_letters}|{in_letters}"
-    return Jacobian.from_einsum(spec, *arrays, sizes=sizes, dtype=dtype)
+    # The factors are the rule's arguments (checked finite by Rule._prepare) or values computed
+    # from them: no second finiteness pass.
+    return Jacobian.from_einsum(spec, *arrays, sizes=sizes, dtype=dtype, check_finite=False)
 
 
 def _aligned(ndim, out_letters):

@@ -331,3 +331,12 @@ def test_non_finite_arrays_raise(bad):
         Jacobian.diagonal(A)
     with pytest.raises(ValueError, match="non-finite"):
         Jacobian.from_einsum("ai->ab|ib", A, sizes={"b": 3})
+
+
+def test_from_einsum_check_finite_option():
+    """check_finite=True (the default) rejects nan/inf factors; False skips the pass (for rules)."""
+    bad = np.array([1.0, np.nan])
+    with pytest.raises(ValueError, match="non-finite"):
+        Jacobian.from_einsum("a->a|a", bad)
+    J = Jacobian.from_einsum("a->a|a", bad, check_finite=False)
+    assert np.isnan(J.dense()[1, 1])
