@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     ]
     print("\n".join(out))
     if not args.no_files:
-        md = ["# tensorjac benchmark results", "", f"Command: `python bench/run_all.py`", "",
+        md = ["# tensorjac benchmark results", "", "Command: `python bench/run_all.py`", "",
               f"Date: {started:%Y-%m-%d %H:%M %Z}", "", "Machine:", "", *[f"- {m}" for m in machine],
               f"- threads: {args.threads} for every library (BLAS/OpenMP variables, torch.set_num_threads)", "",
               *table, "", "Ratios are time / reference time (medians of interleaved rounds); below 1 is faster.", "",

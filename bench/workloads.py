@@ -12,7 +12,6 @@ import math
 import os
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,17 +97,8 @@ def _network_loss_peers(peers, X, Y, W, b, V, c):
 
 
 def network_gradient(peers, repeats):
-    try:  # the lead engineer's workload module, when present
-        import network_gradient as ng
+    from network_gradient import SIZES, make_problem, numpy_backprop_gradient, peak_memory, tensorjac_gradient
 
-        SIZES, make_problem = ng.SIZES, ng.make_problem
-        tensorjac_gradient, numpy_backprop_gradient = ng.tensorjac_gradient, ng.numpy_backprop_gradient
-        peak_memory = ng.peak_memory
-    except ImportError:
-        from nn_backprop import make_problem, numpy_backprop_gradient, tensorjac_gradient
-
-        SIZES = dict(N=512, d=784, k=256, m=10)
-        peak_memory = _peak_memory
     problem = make_problem(**SIZES)
     ref = numpy_backprop_gradient(*problem)
     got = tensorjac_gradient(*problem)
@@ -149,16 +139,6 @@ def network_gradient(peers, repeats):
         )
     )
     return rows
-
-
-def _peak_memory(fn, *args) -> int:
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    start, _ = tracemalloc.get_traced_memory()
-    fn(*args)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak - start
 
 
 # ---- 2. full Jacobian of x -> tanh(W2 tanh(W1 x)), n = 1000 ------------------------------------------
@@ -258,7 +238,6 @@ def elementwise_chain(peers, repeats, n=10_000):
     assert J.nbytes == n * 8, f"the chain of diagonals did not stay diagonal: {J!r}"
     contenders = {"hand": hand, "tensorjac": tensorjac}
     what = {}
-    dense_times = {}
     if peers.jax is not None:
         jax, jnp = peers.jax, peers.jax.numpy
         jx = jnp.asarray(x)

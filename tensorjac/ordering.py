@@ -26,7 +26,6 @@ bracketing of exactly the contractions that ``tensorjac.chain(..., order=order)`
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple
 
 __all__ = ["ORDERS", "OrderCost", "chain_cost", "matrix_chain_costs"]
