@@ -568,21 +568,19 @@ class _Subject:
         self.s, self.rule = setup, rule
         self.cotangent_last, self.tangents_as_tuple = cotangent_last, tangents_as_tuple
 
+    def _call(self, what, called_with, *args):
+        """Call the rule under test; an exception it raises becomes a failing report, chained."""
+        try:
+            return self.rule(*args, **self.s.kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported, with the exception chained
+            raise _RuleError(f"the {what} raised {type(exc).__name__}: {exc}\n  (called with {called_with})", exc) from exc
+
     # -- vjp --
     def vjp(self, u):
         """``{pos: array or problem string}``; raises ``_RuleError`` when the call fails as a whole."""
         s = self.s
-        try:
-            if self.cotangent_last:
-                out = self.rule(*s.arrays, u, **s.kwargs)
-            else:
-                out = self.rule(u, *s.arrays, **s.kwargs)
-        except Exception as exc:  # noqa: BLE001 - reported, with the exception chained
-            raise _RuleError(
-                f"the vjp raised {type(exc).__name__}: {exc}\n  (called with a cotangent of shape {u.shape} "
-                f"{u.dtype} and arguments of shapes {_shapes(s.arrays)})",
-                exc,
-            ) from exc
+        args = (*s.arrays, u) if self.cotangent_last else (u, *s.arrays)
+        out = self._call("vjp", f"a cotangent of shape {u.shape} {u.dtype} and arguments of shapes {_shapes(s.arrays)}", *args)
         n, sel = len(s.arrays), s.positions
         if isinstance(out, (tuple, list)):
             items = list(out)
@@ -607,15 +605,9 @@ class _Subject:
     def jvp(self, pos, v):
         s = self.s
         tangents = tuple(v if p == pos else np.zeros_like(a) for p, a in enumerate(s.arrays))
-        try:
-            first = tangents if self.tangents_as_tuple else tangents[0]
-            out = self.rule(first, *s.arrays, **s.kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise _RuleError(
-                f"the jvp raised {type(exc).__name__}: {exc}\n  (called with tangents of shapes "
-                f"{_shapes(tangents)} and arguments of shapes {_shapes(s.arrays)})",
-                exc,
-            ) from exc
+        first = tangents if self.tangents_as_tuple else tangents[0]
+        out = self._call("jvp", f"tangents of shapes {_shapes(tangents)} and arguments of shapes {_shapes(s.arrays)}",
+                         first, *s.arrays)
         if isinstance(out, (tuple, list)) and len(out) == 1:
             out = out[0]
         return self._validate(out, s.out_shape, s.out_dtype, pos, "jvp")
@@ -623,14 +615,7 @@ class _Subject:
     # -- jacobian --
     def jacobian(self):
         s = self.s
-        try:
-            out = self.rule(*s.arrays, **s.kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise _RuleError(
-                f"the Jacobian function raised {type(exc).__name__}: {exc}\n  (called with arguments of shapes "
-                f"{_shapes(s.arrays)})",
-                exc,
-            ) from exc
+        out = self._call("Jacobian function", f"arguments of shapes {_shapes(s.arrays)}", *s.arrays)
         n, sel = len(s.arrays), s.positions
         if isinstance(out, Mapping):
             keys = list(out.keys())
