@@ -109,9 +109,6 @@ class _Term(NamedTuple):
             found.update(labs)
         return found
 
-    def factor_size(self) -> int:
-        return sum(arr.size for arr, _ in self.factors)
-
 
 def _label_sizes(term: _Term, out_shape, in_shape) -> dict[int, int]:
     sizes = dict(zip(term.out_labels, out_shape))
