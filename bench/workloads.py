@@ -404,7 +404,7 @@ def small_chain(peers, repeats, n=16):
 
     def plan_dense():
         ordering._matrix_chain_costs.cache_clear()
-        sys.modules["tensorjac.contract"]._dense_program.cache_clear()
+        sys.modules["tensorjac._chains"]._dense_program.cache_clear()
         t0 = time.perf_counter()
         tj.chain_cost(*dense8)
         return time.perf_counter() - t0

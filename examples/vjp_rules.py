@@ -61,7 +61,7 @@ def mul_vjp(dldf, a, b):
 def maximum_vjp(dldf, a, b):
     """f = maximum(a, b): the cotangent goes to the larger argument; ties are split 1/2 - 1/2.
 
-    Convention: tensorjac splits ties evenly (see the docstring of tensorjac.rules), which is
+    Convention: tensorjac splits ties evenly (see the docstring of tensorjac.rules._builtin), which is
     the symmetric derivative and what a central finite difference measures:
     (max(a + h, b) - max(a - h, b)) / 2h = 1/2 at a == b.  Note 002's ``maximum_vjp`` instead
     sends the whole cotangent to ``b`` at a tie (``np.where(a > b, 1, 0)`` for a,

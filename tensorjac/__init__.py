@@ -5,11 +5,11 @@ A Jacobian of f : T_n -> T_l is an array in T_{l⊕n}: its shape is ``out_shape 
 with row-major ``vec``.  Size-1 axes are never squeezed; scalars have shape ``()``.
 """
 
+from ._budget import get_dense_budget, set_dense_budget
+from ._chains import chain, chain_cost, contract, jvp, vjp
+from ._jacobian import Jacobian
 from .blocks import Blocks, compose
-from .contract import chain, contract, jvp, vjp
-from .jacobian import Jacobian, get_dense_budget, set_dense_budget
 from .numerical import NumericalBlocks, numerical_jacobian
-from .ordering import chain_cost
 from .rules import Rule, get_rule, jacobian, register_rule, rule_names, value_and_jacobian
 
 __version__ = "0.1.0"

@@ -1,16 +1,17 @@
 """Contraction plans, planned once per (equation, shapes) and reused.
 
 ``plan(eq, shapes)`` is an LRU-cached :class:`Plan`: a pairwise contraction path for ``eq`` with
-operands of these shapes (the cheapest of an interval dynamic program over neighbouring
-operands, opt_einsum's ``greedy`` and, for few operands, its ``dp``), its cost (flops counted as
-opt_einsum counts them) and a compiled executor.  On numpy arrays the executor runs each
+operands of these shapes (the cheapest of opt_einsum's ``greedy``, the interval dynamic
+program over neighbouring operands, registered with opt_einsum as the path function
+``"tensorjac-interval"``, and, for few operands, opt_einsum's ``dp``), its cost (flops counted
+by ``opt_einsum.helpers.flop_count``) and a compiled executor.  On numpy arrays the executor runs each
 pairwise step with precomputed transposes and reshapes around one matrix product (or a
 broadcast multiply, or ``np.einsum`` for the rare step that is neither), so a small contraction
 costs a few numpy calls, not a path search.  Other arrays (dask, torch, jax, ...) go through
 opt_einsum's ``contract_expression`` on the same path, which dispatches to their own backend
 and returns arrays of the same kind.
 
-A *cost recorder* (:func:`recording`) turns the contractions of :mod:`tensorjac.jacobian` into
+A *cost recorder* (:func:`recording`) turns the contractions of :mod:`tensorjac._terms` into
 a dry run: they record the planned cost and return a zero-memory placeholder of the right
 shape instead of computing.  ``tensorjac.chain_cost`` predicts the cost of a structured chain
 this way, through the very code that ``chain`` runs.
@@ -22,10 +23,11 @@ import contextlib
 import contextvars
 import functools
 import math
-import string
 
 import numpy as np
 import opt_einsum as oe
+
+from .ordering import bracketing_steps, optimal_bracketing
 
 # ---- Cost recording (dry runs) --------------------------------------------------------------
 
@@ -79,14 +81,9 @@ _IN_PLACE_MIN_SIZE = 1 << 12
 _SMALL_PRODUCT = 1 << 16
 
 
-def _ascii_einsum(einsum_str: str):
+def _einsum_step(einsum_str: str):
     """``np.einsum`` on a step whose letters may be beyond ASCII (opt_einsum symbols past 52)."""
-    letters = sorted(set(einsum_str) - set(",->"))
-    if all(c in string.ascii_letters for c in letters):
-        eq = einsum_str
-    else:
-        table = str.maketrans({c: string.ascii_letters[i] for i, c in enumerate(letters)})
-        eq = einsum_str.translate(table)
+    eq = oe.parser.convert_to_valid_einsum_chars(einsum_str)
     return lambda *ops: np.einsum(eq, *ops)
 
 
@@ -98,7 +95,7 @@ def _presum(letters: str, keep: set[str]):
 
 def _compile_unary(inp: str, out: str):
     if len(set(inp)) != len(inp):
-        return _ascii_einsum(f"{inp}->{out}")
+        return _einsum_step(f"{inp}->{out}")
     axes, left = _presum(inp, set(out))
     perm = tuple(left.index(c) for c in out)
     identity = perm == tuple(range(len(perm)))
@@ -118,7 +115,7 @@ def _compile_binary(a_in: str, b_in: str, out: str, sizes: dict[str, int], owned
     a broadcast product may then be written into one of them in place.
     """
     if len(set(a_in)) != len(a_in) or len(set(b_in)) != len(b_in) or len(set(out)) != len(out):
-        return _ascii_einsum(f"{a_in},{b_in}->{out}")
+        return _einsum_step(f"{a_in},{b_in}->{out}")
     a_axes, a_let = _presum(a_in, set(b_in) | set(out))
     b_axes, b_let = _presum(b_in, set(a_let) | set(out))
     batch = "".join(c for c in a_let if c in b_let and c in out)
@@ -166,7 +163,7 @@ def _compile_binary(a_in: str, b_in: str, out: str, sizes: dict[str, int], owned
         return product
 
     if batch and size(a_free) * size(summed) * size(b_free) < _BATCHED_GEMM_MIN_WORK:
-        return _ascii_einsum(f"{a_in},{b_in}->{out}")
+        return _einsum_step(f"{a_in},{b_in}->{out}")
 
     # C[batch, a_free, b_free] = A[batch, a_free, summed] B[batch, summed, b_free]; when the
     # output wants b_free before a_free, compute C^T = B^T A^T instead of transposing C.
@@ -244,7 +241,7 @@ def _compile_step(einsum_str: str, sizes: dict[str, int]):
         return _compile_unary(parts[0], out)
     if len(parts) == 2:
         return _compile_binary(parts[0], parts[1], out, sizes)
-    return _ascii_einsum(einsum_str)
+    return _einsum_step(einsum_str)
 
 
 # ---- Path search --------------------------------------------------------------------------------
@@ -259,11 +256,20 @@ _DP_MAX_OPERANDS = 6
 _INTERVAL_MAX_OPERANDS = 24
 
 
-def _interval_path(inputs: list[str], output: str, sizes: dict[str, int]):
-    """The cheapest bracketing of neighbouring operands, as an opt_einsum path (or None)."""
+def interval_path(inputs, output, size_dict, memory_limit=None):
+    """opt_einsum path function ``"tensorjac-interval"``: the cheapest bracketing of neighbours.
+
+    The matrix-chain dynamic program (:func:`tensorjac.ordering.optimal_bracketing`)
+    generalised to labelled factors: merging operands ``i..s`` with ``s+1..j`` costs the size
+    of the union of the letters they still need (twice if a letter is summed), as
+    ``opt_einsum.helpers.flop_count`` counts it.  With more than 24 operands (the program is
+    cubic) it returns opt_einsum's ``greedy`` path.  ``memory_limit`` is ignored.
+    """
     n = len(inputs)
-    if n < 3 or n > _INTERVAL_MAX_OPERANDS:
-        return None
+    if n > _INTERVAL_MAX_OPERANDS:
+        return oe.paths.greedy(inputs, output, size_dict, memory_limit)
+    if n < 2:
+        return [tuple(range(n))]
     sets = [frozenset(sub) for sub in inputs]
     out = frozenset(output)
     # prefix[i]: letters of operands 0..i-1; suffix[j]: letters of operands j..n-1.
@@ -284,42 +290,22 @@ def _interval_path(inputs: list[str], output: str, sizes: dict[str, int]):
     def size(letters):
         found = size_of.get(letters)
         if found is None:
-            found = size_of[letters] = math.prod(sizes[c] for c in letters)
+            found = size_of[letters] = oe.helpers.compute_size_by_dict(letters, size_dict)
         return found
 
-    best = {(i, i): (0, 0, i) for i in range(n)}
-    for length in range(2, n + 1):
-        for i in range(n - length + 1):
-            j = i + length - 1
-            result = kept[i, j]
-            choice = None
-            for s in range(i, j):
-                f1, l1, p1 = best[i, s]
-                f2, l2, p2 = best[s + 1, j]
-                union = kept[i, s] | kept[s + 1, j]
-                flops = size(union) * (2 if len(union) > len(result) else 1)
-                cand = (f1 + f2 + flops, max(l1, l2, size(result)), (p1, p2))
-                if choice is None or cand[:2] < choice[:2]:
-                    choice = cand
-            best[i, j] = choice
-    # The bracketing as opt_einsum's path: pop two positions, append the result at the end.
-    live, path = list(range(n)), []
-    counter = [n]
+    def merge(i, s, j):
+        union, result = kept[i, s] | kept[s + 1, j], kept[i, j]
+        return oe.helpers.flop_count(union, len(union) > len(result), 2, size_dict), size(result)
 
-    def emit(node):
-        if isinstance(node, int):
-            return node
-        a, b = emit(node[0]), emit(node[1])
-        pa, pb = live.index(a), live.index(b)
-        path.append((min(pa, pb), max(pa, pb)))
-        live.remove(a)
-        live.remove(b)
-        live.append(counter[0])
-        counter[0] += 1
-        return live[-1]
+    _, _, bracketing = optimal_bracketing(n, merge)
+    return oe.paths.ssa_to_linear(bracketing_steps(bracketing))
 
-    emit(best[0, n - 1][2])
-    return path
+
+INTERVAL_PATH = "tensorjac-interval"
+try:
+    oe.paths.register_path_fn(INTERVAL_PATH, interval_path)
+except KeyError:  # registered already (this module was reloaded)
+    pass
 
 
 def _simulate(inputs: list[str], output: str, sizes: dict[str, int], path):
@@ -347,8 +333,8 @@ def _simulate(inputs: list[str], output: str, sizes: dict[str, int], path):
             order = {c: joined.index(c) for c in union}
             result = "".join(sorted((c for c in union if c in needed), key=lambda c: (rank.get(c, len(rank)), order[c])))
         summed = len(union) > len(set(result))
-        flops += math.prod(sizes[c] for c in union) * (max(1, len(args) - 1) + summed)
-        largest = max(largest, math.prod(sizes[c] for c in result))
+        flops += oe.helpers.flop_count(union, summed, len(args), sizes)
+        largest = max(largest, oe.helpers.compute_size_by_dict(result, sizes))
         steps.append((inds, args, result))
         live.append(result)
     return flops, largest, steps
@@ -361,12 +347,12 @@ def _best_path(inputs: list[str], output: str, sizes: dict[str, int]):
         candidates = [[tuple(range(n))]]
     else:
         sets, out = [frozenset(sub) for sub in inputs], frozenset(output)
-        candidates = [oe.paths.greedy(sets, out, sizes)]
-        interval = _interval_path(inputs, output, sizes)
-        if interval is not None:
-            candidates.append(interval)
+        finders = ["greedy"]
+        if n <= _INTERVAL_MAX_OPERANDS:
+            finders.append(INTERVAL_PATH)
         if n <= _DP_MAX_OPERANDS:
-            candidates.append(oe.paths.dynamic_programming(sets, out, sizes))
+            finders.append("dp")
+        candidates = [oe.paths.get_path_fn(name)(sets, out, sizes) for name in finders]
     best = None
     for path in candidates:
         path = [tuple(step) for step in path]

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .contract import contract
-from .jacobian import Jacobian
+from ._jacobian import Jacobian
 
 __all__ = ["Blocks", "compose"]
 
@@ -150,5 +149,5 @@ def compose(outer: Blocks, inner: Mapping[str, Blocks]) -> Blocks:
                 f"inner function feeding it has output shape {inner[name].out_shape}"
             )
         for var, D_inner in inner[name].items():
-            add(var, contract(D_outer, D_inner))
+            add(var, D_outer @ D_inner)
     return Blocks(result)

@@ -8,9 +8,9 @@ import numpy as np
 
 from ._validation import as_finite_float_array, check_finite, select_args
 from .blocks import Blocks
-from .jacobian import Jacobian
+from ._jacobian import from_owned_dense
 
-__all__ = ["numerical_jacobian", "NumericalBlocks", "DEFAULT_STEP"]
+__all__ = ["numerical_jacobian", "NumericalBlocks", "DEFAULT_STEP", "arg_names"]
 
 _EPS = np.finfo(np.float64).eps
 #: Relative base step.  Richardson extrapolation of central differences has truncation error
@@ -32,7 +32,7 @@ class NumericalBlocks(Blocks):
         self.value, self.errors, self.steps = value, errors, steps
 
 
-def _arg_names(f, n: int) -> tuple[str, ...]:
+def arg_names(f, n: int) -> tuple[str, ...]:
     try:
         params = [
             p.name for p in inspect.signature(f).parameters.values()
@@ -80,7 +80,7 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
     base = DEFAULT_STEP if step is None else float(step)
     if not (np.isfinite(base) and base > 0):
         raise ValueError(f"step must be a positive finite number, got {step!r}")
-    names = _arg_names(f, len(args)) if names is None else tuple(names)
+    names = arg_names(f, len(args)) if names is None else tuple(names)
     if len(names) != len(args) or len(set(names)) != len(names):
         raise ValueError(f"names must give {len(args)} distinct names, got {names}")
     # C-contiguous float64 copies, so that reshape(-1) below is a view of what f sees.
@@ -160,7 +160,7 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
             jac[:, j], err[:, j] = found[0], found[1]
             hs[j] = h
         in_shape = point[pos].shape
-        blocks[names[pos]] = Jacobian(jac.reshape(value.shape + in_shape), value.ndim)
+        blocks[names[pos]] = from_owned_dense(jac.reshape(value.shape + in_shape), value.shape, in_shape, np.dtype(np.float64))
         errors[names[pos]] = err.reshape(value.shape + in_shape)
         steps[names[pos]] = hs.reshape(in_shape)
     return NumericalBlocks(blocks, value, errors, steps)

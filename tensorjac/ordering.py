@@ -1,4 +1,4 @@
-"""Which order to contract a chain in, and what each order costs.
+"""The pure cost model of contraction orders: one bracketing dynamic program, shared.
 
 A chain ``J_1, ..., J_n`` (outermost function first) has the matrix views
 ``d_0 x d_1, d_1 x d_2, ..., d_{n-1} x d_n``.  Three orders are offered:
@@ -19,19 +19,30 @@ costs ``2 m k n`` flops (a multiply and an add per term; note 002 counts ``m n (
 which differs only by the first addition of each sum).  The *largest intermediate* is the
 number of entries of the largest array any step creates, the final result included.
 
-:func:`chain_cost` reports, for each order, the flops, the largest intermediate and the
-bracketing of exactly the contractions that ``tensorjac.chain(..., order=order)`` performs.
+This module computes costs from sizes alone and imports nothing else of tensorjac: the
+bracketing program :func:`optimal_bracketing` serves both the matrix chains here and the
+labelled-factor contractions of ``tensorjac._plans``.  ``tensorjac.chain_cost`` reports, for
+each order, the cost of exactly the contractions ``tensorjac.chain`` performs.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["ORDERS", "OrderCost", "chain_cost", "matrix_chain_costs"]
+__all__ = [
+    "ORDERS",
+    "OrderCost",
+    "check_order",
+    "forward_path",
+    "reverse_path",
+    "optimal_bracketing",
+    "bracketing_steps",
+    "matrix_chain_costs",
+]
 
 ORDERS = ("optimal", "forward", "reverse")
-
 
 class OrderCost(NamedTuple):
     """The predicted cost of one order of a chain.
@@ -71,29 +82,18 @@ def reverse_path(n: int):
     return path
 
 
-def _bracketing_cost(dims: tuple[int, ...], path) -> tuple[int, int]:
-    """(flops, largest intermediate) of evaluating ``path`` on matrices ``d_i x d_{i+1}``."""
+def optimal_bracketing(n: int, merge: Callable[[int, int, int], tuple[int, int]]):
+    """The interval dynamic program over ``n`` operands in a row: ``(flops, largest, bracketing)``.
 
-    def walk(node):  # -> (first, last, flops, largest)
-        if isinstance(node, int):
-            return node, node, 0, 0
-        left, right = walk(node[0]), walk(node[1])
-        rows, inner, cols = dims[left[0]], dims[left[1] + 1], dims[right[1] + 1]
-        return (
-            left[0],
-            right[1],
-            left[2] + right[2] + 2 * rows * inner * cols,
-            max(left[3], right[3], rows * cols),
-        )
+    ``merge(i, s, j)`` gives ``(flops, entries)`` of combining the results of operands
+    ``i..s`` and ``s+1..j`` (its cost, and the size of the result).  Only neighbours are
+    merged, which is what a chain needs.  Least flops wins; ties go to the smaller largest
+    intermediate, then to the first split found (the most input-side one).
 
-    _, _, flops, largest = walk(path)
-    return flops, largest
-
-
-def _optimal_bracketing(dims: tuple[int, ...]):
-    """The matrix-chain dynamic program: least flops, ties broken by the smaller largest
-    intermediate, then by the first split found (the most input-side one)."""
-    n = len(dims) - 1
+    >>> dims = (2, 3, 4, 5)   # matrices 2x3, 3x4, 4x5
+    >>> optimal_bracketing(3, lambda i, s, j: (2 * dims[i] * dims[s + 1] * dims[j + 1], dims[i] * dims[j + 1]))
+    (128, 10, ((0, 1), 2))
+    """
     best: dict[tuple[int, int], tuple[int, int, object]] = {(i, i): (0, 0, i) for i in range(n)}
     for length in range(2, n + 1):
         for i in range(n - length + 1):
@@ -102,7 +102,8 @@ def _optimal_bracketing(dims: tuple[int, ...]):
             for s in range(i, j):
                 f1, l1, p1 = best[i, s]
                 f2, l2, p2 = best[s + 1, j]
-                cand = (f1 + f2 + 2 * dims[i] * dims[s + 1] * dims[j + 1], max(l1, l2, dims[i] * dims[j + 1]), (p1, p2))
+                flops, entries = merge(i, s, j)
+                cand = (f1 + f2 + flops, max(l1, l2, entries), (p1, p2))
                 if choice is None or cand[:2] < choice[:2]:
                     choice = cand
             best[i, j] = choice
@@ -110,11 +111,63 @@ def _optimal_bracketing(dims: tuple[int, ...]):
 
 
 @functools.lru_cache(maxsize=1024)
+def bracketing_steps(path) -> tuple[tuple[int, int], ...]:
+    """A bracketing as a flat list of ``(left slot, right slot)`` products, in evaluation order.
+
+    Leaves are slots ``0..n-1``; the k-th product is stored in slot ``n + k`` (opt_einsum's
+    "static single assignment" form: ``opt_einsum.paths.ssa_to_linear`` turns it into an
+    opt_einsum path).
+
+    >>> bracketing_steps(((0, 1), 2))
+    ((0, 1), (3, 2))
+    """
+    leaves = []
+
+    def collect(node):
+        if isinstance(node, int):
+            leaves.append(node)
+        else:
+            collect(node[0])
+            collect(node[1])
+
+    collect(path)
+    n = max(leaves) + 1
+    steps: list[tuple[int, int]] = []
+
+    def emit(node) -> int:
+        if isinstance(node, int):
+            return node
+        left, right = emit(node[0]), emit(node[1])
+        steps.append((left, right))
+        return n + len(steps) - 1
+
+    emit(path)
+    return tuple(steps)
+
+
+def _matrix_merge(dims):
+    return lambda i, s, j: (2 * dims[i] * dims[s + 1] * dims[j + 1], dims[i] * dims[j + 1])
+
+
+def _bracketing_cost(dims: tuple[int, ...], path) -> tuple[int, int]:
+    """(flops, largest intermediate) of evaluating ``path`` on matrices ``d_i x d_{i+1}``."""
+    merge = _matrix_merge(dims)
+
+    def walk(node):  # -> (first, last, flops, largest)
+        if isinstance(node, int):
+            return node, node, 0, 0
+        left, right = walk(node[0]), walk(node[1])
+        flops, entries = merge(left[0], left[1], right[1])
+        return left[0], right[1], left[2] + right[2] + flops, max(left[3], right[3], entries)
+
+    _, _, flops, largest = walk(path)
+    return flops, largest
+
+
+@functools.lru_cache(maxsize=1024)
 def _matrix_chain_costs(dims: tuple[int, ...]) -> dict[str, OrderCost]:
     n = len(dims) - 1
-    costs = {}
-    flops, largest, path = _optimal_bracketing(dims)
-    costs["optimal"] = OrderCost(flops, largest, path)
+    costs = {"optimal": OrderCost(*optimal_bracketing(n, _matrix_merge(dims)))}
     for name, path in (("forward", forward_path(n)), ("reverse", reverse_path(n))):
         costs[name] = OrderCost(*_bracketing_cost(dims, path), path)
     return costs
@@ -137,33 +190,3 @@ def matrix_chain_costs(dims) -> dict[str, OrderCost]:
     if len(dims) < 2 or any(d < 0 for d in dims):
         raise ValueError(f"dims must hold at least two non-negative sizes, got {dims}")
     return dict(_matrix_chain_costs(dims))
-
-
-def chain_cost(*jacobians, axes=None) -> dict[str, OrderCost]:
-    """The predicted cost of each order of ``tensorjac.chain(*jacobians)``, before running it.
-
-    For dense Jacobians (and plain arrays) the costs come from the matrix views alone; for
-    structured ones, ``chain`` is dry-run: its contractions are planned (the plans are cached
-    and reused by the real run) but nothing is computed.  A product that ``chain`` leaves
-    factored (its dense form would be bigger than its factors) costs nothing until
-    ``dense()`` is called, and is counted as such.
-
-    Args:
-        *jacobians: as for ``tensorjac.chain``: :class:`~tensorjac.Jacobian` objects, or plain
-            arrays with ``axes``.
-        axes: for plain arrays, as for ``tensorjac.chain``.
-
-    Returns:
-        ``{"optimal": OrderCost, "forward": OrderCost, "reverse": OrderCost}``.
-
-    >>> import numpy as np, tensorjac as tj
-    >>> A, B, C = (tj.Jacobian(np.ones(s), 1) for s in [(2, 3), (3, 4), (4, 5)])
-    >>> costs = tj.chain_cost(A, B, C)
-    >>> costs["optimal"]
-    OrderCost(flops=128, largest_intermediate=10, path=((0, 1), 2))
-    >>> costs["forward"].flops, costs["reverse"].flops
-    (180, 128)
-    """
-    from .contract import _chain_costs
-
-    return _chain_costs(jacobians, axes)

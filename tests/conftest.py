@@ -1,4 +1,4 @@
-"""Shared helpers for the core test suite.
+"""Shared helpers for the core test suite, and the invariant checks switched on for every test.
 
 The finite-difference tolerance used everywhere is derived from the estimate that
 ``numerical_jacobian`` returns with every block (``NumericalBlocks.errors``: Richardson
@@ -12,8 +12,17 @@ test_numerical.py); ``FD_ATOL`` only absorbs the last bits of float64 rounding.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# Every Jacobian built anywhere in the test suite (subprocesses included) checks the written
+# representation invariant as it is constructed (tensorjac._terms).
+os.environ["TENSORJAC_CHECK_INVARIANTS"] = "1"
+from tensorjac import _terms  # noqa: E402
+
+_terms.set_invariant_checks(True)
 
 FD_SAFETY = 10.0
 FD_ATOL = 1e-10

@@ -48,7 +48,7 @@ def test_no_false_alarm_builtin_dot(i, dtype):
 
 def test_random_cases_cover_every_builtin_rule_with_size1_axes_and_broadcasting():
     names = [cases.builtin_case(i)[0] for i in range(N_BUILTIN_FULL)]
-    builtin = [n for n in tj.rule_names() if tt._is_builtin(tj.get_rule(n))]
+    builtin = [n for n in tj.rule_names() if tj.get_rule(n).builtin]
     assert set(builtin) <= set(names), f"built-in rules without random cases: {set(builtin) - set(names)}"
     shapes = [np.shape(a) for i in range(N_BUILTIN_FULL) for a in cases.builtin_case(i)[1]]
     assert any(1 in s for s in shapes) and any(s == () for s in shapes)
@@ -68,10 +68,23 @@ def test_random_cases_cover_every_builtin_rule_with_size1_axes_and_broadcasting(
 
 
 def test_every_builtin_rule_has_command_examples():
-    examples = tt._builtin_examples()
-    builtin = [n for n in tj.rule_names() if tt._is_builtin(tj.get_rule(n))]
+    builtin = [n for n in tj.rule_names() if tj.get_rule(n).builtin]
     assert builtin, "no built-in rules found"
-    assert [n for n in builtin if n not in examples] == []
+    assert [n for n in builtin if not tt.rule_examples(tj.get_rule(n))] == []
+    # the examples are declared beside each rule, and the command's cases use exactly those
+    table = {case.name: case for case in tt.builtin_cases()}
+    assert sorted(table) == sorted(builtin)
+    for name in builtin:
+        assert len(table[name].examples) == len(tt.rule_examples(tj.get_rule(name)))
+
+
+def test_user_rules_are_not_builtin_and_are_found_by_function():
+    def cube(x):
+        return x**3
+
+    rule = tj.register_rule(f"user_cube_{id(cube)}", cube, lambda ans, x: tj.Jacobian.diagonal(3 * x**2))
+    assert not rule.builtin and tj.get_rule(cube) is rule
+    assert rule.name not in {case.name for case in tt.builtin_cases()}
 
 
 def test_float32_rule_is_checked_in_float32_against_a_float64_reference():
@@ -133,7 +146,7 @@ def test_planted_bug_is_caught(bug, dtype, mode):
         if a.problem is None:  # a value comparison: the worst entry, both values, the step
             assert "worst entry" in message and "rule      (your" in message and "reference (" in message
             assert "step:" in message and "tolerance" in message
-            assert tt._fmt(a.rule_value) in message and tt._fmt(a.reference_value) in message
+            assert tt._report.fmt(a.rule_value) in message and tt._report.fmt(a.reference_value) in message
 
 
 def test_failure_message_names_index_values_and_step_with_finite_differences():
@@ -424,7 +437,7 @@ def test_command_builtin_table_lists_every_rule_and_passes():
     rows = _table_rows(proc.stdout)
     for name in tj.rule_names():
         rule = tj.get_rule(name)
-        if not tt._is_builtin(rule):
+        if not rule.builtin:
             continue
         for arg in rule.argnames:
             for dtype in DTYPES:
@@ -546,8 +559,16 @@ def test_readme_section_matches_once_pasted():
 
 
 def test_doctests_of_tensorjac_testing():
-    result = doctest.testmod(tt, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 5 and result.failed == 0
+    import importlib
+    import pkgutil
+
+    attempted = failed = 0
+    for info in pkgutil.iter_modules(tt.__path__):
+        if info.name == "__main__":
+            continue
+        result = doctest.testmod(importlib.import_module(f"tensorjac.testing.{info.name}"), optionflags=doctest.ELLIPSIS)
+        attempted, failed = attempted + result.attempted, failed + result.failed
+    assert attempted >= 5 and failed == 0
 
 
 def test_lazy_submodule():

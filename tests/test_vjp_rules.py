@@ -111,6 +111,6 @@ def test_example_runs_as_a_script():
 
 def test_registered_reference_rules_are_the_numpy_functions_of_the_example():
     for name, (f, _) in cases.NOTE002.items():
-        rule = tt._registered_rule_of(f)
+        rule = tj.rules.find_rule(f)
         assert rule is not None, name
         assert rule.fun is f and tj.get_rule(rule.name) is rule

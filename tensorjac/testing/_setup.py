@@ -1,0 +1,134 @@
+"""Resolving what a check needs: the function, the rule under test's names, both precisions, the references."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .._validation import as_finite_float_array, select_args
+from ..numerical import DEFAULT_STEP, arg_names
+from ..rules import Rule, find_rule, get_rule
+from ._reference import NumericalReference, RuleReference
+
+__all__ = ["FULL_MODE_MAX_SIZE", "MODES", "Setup", "RuleError"]
+
+#: ``mode="auto"`` compares full blocks when the output and each checked argument have at most
+#: this many entries (finite differences then cost what 64 input entries of numerical_jacobian do).
+FULL_MODE_MAX_SIZE = 64
+MODES = ("auto", "full", "dot")
+_REFERENCES = ("auto", "rule", "numerical")
+
+
+class RuleError(Exception):
+    """The rule under test failed as a whole (exception, wrong number of results)."""
+
+    def __init__(self, message, exception=None):
+        super().__init__(message)
+        self.exception = exception
+
+
+def _fun_label(f) -> str:
+    return getattr(f, "__name__", None) or type(f).__name__
+
+
+class Setup:
+    """Everything a check needs: the function, names, arrays in both precisions, the value."""
+
+    def __init__(self, kind, f, args, names, kwargs, reference, argnums, mode, step, probes, check_dtype):
+        if not args:
+            raise ValueError(f"check_{kind} needs at least one array argument")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        if reference not in _REFERENCES:
+            raise ValueError(f"reference must be one of {list(_REFERENCES)}, got {reference!r}")
+        if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
+            raise ValueError(f"probes must be a positive int, got {probes!r}")
+        base = DEFAULT_STEP if step is None else step
+        if not isinstance(base, (int, float, np.floating)) or not (np.isfinite(base) and base > 0):
+            raise ValueError(f"step must be a positive finite number, got {step!r}")
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise ValueError(f"kwargs must be a dict of non-array options for f, got {type(kwargs).__name__}")
+        self.kind, self.kwargs = kind, dict(kwargs or {})
+        self.base_step = float(base)
+        self.probes = int(probes)
+        self.check_dtype = (kind != "jacobian") if check_dtype is None else bool(check_dtype)
+
+        rule = None
+        if isinstance(f, str):
+            rule = get_rule(f)  # ValueError listing the registered names
+            fun, label = rule.fun, rule.name
+        elif isinstance(f, Rule):
+            rule, fun, label = f, f.fun, f.name
+        elif callable(f):
+            fun, rule = f, find_rule(f)
+            label = rule.name if rule is not None else _fun_label(f)
+        else:
+            raise ValueError(f"f must be a function, a registered rule or a rule name, got {type(f).__name__}")
+        if isinstance(f, (str, Rule)) and len(args) != len(rule.argnames):
+            raise ValueError(
+                f"rule {rule.name!r} takes {len(rule.argnames)} array argument(s) {list(rule.argnames)}, got {len(args)}"
+            )
+        self.fun, self.label, self.rule = fun, label, rule
+        if names is None:
+            names = rule.argnames if rule is not None and len(rule.argnames) == len(args) else arg_names(fun, len(args))
+        names = tuple(names)
+        if len(names) != len(args) or len(set(names)) != len(names):
+            raise ValueError(f"names must give {len(args)} distinct names, got {names}")
+        self.names = names
+        self.positions = select_args(argnums, names, f"check_{kind}: the function")
+        if reference == "rule" and rule is None:
+            raise ValueError(
+                f"reference='rule' needs f to be a registered rule (a name, a Rule, or the registered function); "
+                f"{label!r} is not registered"
+            )
+        self.reference_kind = reference
+
+        self.arrays = [as_finite_float_array(a, f"argument {n!r}") for a, n in zip(args, names)]
+        self.args64 = [a.astype(np.float64) for a in self.arrays]
+        if rule is not None:
+            rule(*self.args64, **self.kwargs)  # the rule's own domain and shape checks (ValueError)
+        ans = np.asarray(fun(*self.arrays, **self.kwargs))
+        if ans.dtype.kind != "f":
+            raise ValueError(f"f returned dtype {ans.dtype}; check_{kind} needs a floating-point output")
+        self.ans64 = np.asarray(fun(*self.args64, **self.kwargs), dtype=np.float64)
+        if not np.all(np.isfinite(self.ans64)):
+            raise ValueError(f"f(*args) is not finite at the given point (shape {self.ans64.shape}): pick another point")
+        self.out_shape, self.out_dtype = ans.shape, ans.dtype
+        if self.ans64.shape != self.out_shape:
+            raise ValueError(f"f returned shape {ans.shape} in {ans.dtype} but {self.ans64.shape} in float64")
+        self.eps_rule = max(float(np.finfo(d).eps) for d in [a.dtype for a in self.arrays] + [ans.dtype])
+        self.rule_dtype = str(np.result_type(*[a.dtype for a in self.arrays], ans.dtype))
+        self.n_out = int(math.prod(self.out_shape))
+
+        sizes = [self.n_out] + [self.arrays[p].size for p in self.positions]
+        self.mode = ("full" if max(sizes) <= FULL_MODE_MAX_SIZE else "dot") if mode == "auto" else mode
+        self.notes = []
+        self.references = {p: self._reference_for(p) for p in self.positions}
+
+    def _reference_for(self, pos):
+        if self.reference_kind != "numerical" and self.rule is not None:
+            if self.rule.makers[pos] is not None:
+                try:
+                    return RuleReference(self, pos)
+                except Exception as exc:  # noqa: BLE001 - fall back to finite differences, and say so
+                    if self.reference_kind == "rule":
+                        raise
+                    self.notes.append(
+                        f"note: rule {self.rule.name!r} gave no Jacobian for {self.names[pos]!r} "
+                        f"({type(exc).__name__}: {exc}); finite differences were used instead"
+                    )
+            elif self.reference_kind == "rule":
+                raise ValueError(f"rule {self.rule.name!r} has no Jacobian for argument {self.names[pos]!r}")
+        return NumericalReference(self, pos)
+
+    def reference_label(self) -> str:
+        kinds = {type(r) for r in self.references.values()}
+        if kinds == {RuleReference}:
+            return f"rule {self.rule.name!r} Jacobian in float64"
+        if kinds == {NumericalReference}:
+            return "numerical_jacobian in float64"
+        return "rule Jacobian / numerical_jacobian in float64"
+
+
