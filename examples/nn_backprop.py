@@ -162,11 +162,11 @@ def nn_loss_gradient_closure(X, Y):
 
 def tensorjac_layers(X, Y, W, b, V, c):
     """Forward pass: the value and the Jacobian blocks of every layer (nothing dense is built)."""
-    A, D_affine1 = tj.value_and_jacobian("affine", X, W, b, argnums=("W", "b"))
-    H, D_logit = tj.value_and_jacobian("logit", A, names=("A",))
-    Z, D_affine2 = tj.value_and_jacobian("affine", H, V, c, argnums=("H", "V", "c"), names=("H", "V", "c"))
-    Q, D_softmax = tj.value_and_jacobian("softmax", Z, names=("Z",))
-    loss, D_loss = tj.value_and_jacobian("cross_entropy", Y, Q, argnums="Q", names=("Y", "Q"))
+    A, D_affine1 = tj.get_rule("affine").value_and_jacobian(X, W, b, argnums=("W", "b"))
+    H, D_logit = tj.get_rule("logit").value_and_jacobian(A, names=("A",))
+    Z, D_affine2 = tj.get_rule("affine").value_and_jacobian(H, V, c, argnums=("H", "V", "c"), names=("H", "V", "c"))
+    Q, D_softmax = tj.get_rule("softmax").value_and_jacobian(Z, names=("Z",))
+    loss, D_loss = tj.get_rule("cross_entropy").value_and_jacobian(Y, Q, argnums="Q", names=("Y", "Q"))
     return loss, [D_loss, D_softmax, D_affine2, D_logit, D_affine1]
 
 
@@ -264,10 +264,10 @@ def train(X, Y, k=8, steps=1500, lr=0.5, seed=2, report_every=300):
             history.append((it, float(loss)))
         if it == steps:
             break
-        q = tj.vjp(D_softmax["Z"], D_loss["Q"].dense())  # d loss / d Z
-        V, c, q = V - step * tj.vjp(D_affine2["V"], q), c - step * tj.vjp(D_affine2["c"], q), tj.vjp(D_affine2["H"], q)
-        q = tj.vjp(D_logit["A"], q)  # d loss / d (X W + b)
-        W, b = W - step * tj.vjp(D_affine1["W"], q), b - step * tj.vjp(D_affine1["b"], q)
+        q = tj.chain_vjp(D_softmax["Z"], D_loss["Q"].dense())  # d loss / d Z
+        V, c, q = V - step * tj.chain_vjp(D_affine2["V"], q), c - step * tj.chain_vjp(D_affine2["c"], q), tj.chain_vjp(D_affine2["H"], q)
+        q = tj.chain_vjp(D_logit["A"], q)  # d loss / d (X W + b)
+        W, b = W - step * tj.chain_vjp(D_affine1["W"], q), b - step * tj.chain_vjp(D_affine1["b"], q)
     Q = tj.get_rule("softmax")(tj.get_rule("affine")(logit(X @ W + b), V, c))
     return (W, b, V, c), history, Q
 

@@ -6,24 +6,56 @@ with row-major ``vec``.  Size-1 axes are never squeezed; scalars have shape ``()
 """
 
 from ._budget import get_dense_budget, set_dense_budget
-from ._chains import chain, chain_cost, contract, jvp, vjp
+from ._chains import chain, chain_cost, chain_jvp, chain_vjp, contract
 from ._jacobian import Jacobian
 from .blocks import Blocks, compose
 from .numerical import NumericalBlocks, numerical_jacobian
-from .rules import Rule, get_rule, jacobian, register_rule, rule_names, value_and_jacobian
+from .rules import (
+    Rule,
+    affine,
+    cross_entropy,
+    get_rule,
+    log_softmax,
+    logit,
+    logsumexp,
+    register_rule,
+    relu,
+    rule_names,
+    softmax,
+    softplus,
+)
+from .trace import NoRuleError, TracingError, grad, jacobian, jvp, value_and_grad, value_and_jacobian, vjp
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # function transforms (as in JAX)
+    "jacobian",
+    "value_and_jacobian",
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "jvp",
+    "TracingError",
+    "NoRuleError",
+    # tensorjac's own functions, traceable
+    "logit",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "cross_entropy",
+    "affine",
+    "relu",
+    "softplus",
+    # explicit Jacobians and the chain rule
     "Jacobian",
     "contract",
     "chain",
-    "vjp",
-    "jvp",
+    "chain_vjp",
+    "chain_jvp",
     "Blocks",
     "compose",
-    "jacobian",
-    "value_and_jacobian",
+    # rules
     "register_rule",
     "get_rule",
     "rule_names",

@@ -32,7 +32,7 @@ from .ordering import (
     reverse_path,
 )
 
-__all__ = ["contract", "chain", "chain_cost", "vjp", "jvp"]
+__all__ = ["contract", "chain", "chain_cost", "chain_vjp", "chain_jvp"]
 
 
 # ---- Plain arrays ----------------------------------------------------------------------------
@@ -350,7 +350,7 @@ def _as_chain(J, what: str) -> list[Jacobian]:
     return js
 
 
-def vjp(J, cotangent) -> np.ndarray:
+def chain_vjp(J, cotangent) -> np.ndarray:
     """Vector-Jacobian product ``c(u, J)``: a cotangent of ``J.out_shape`` pulled back to ``J.in_shape``.
 
     ``J`` may be one :class:`Jacobian` or a chain ``[J1, ..., Jn]`` (outermost first): the
@@ -358,35 +358,35 @@ def vjp(J, cotangent) -> np.ndarray:
     of each intermediate's shape, so the cost is that of backpropagation.
 
     >>> import numpy as np, tensorjac as tj
-    >>> tj.vjp(tj.Jacobian.diagonal(np.array([2.0, 3.0])), np.array([1.0, 1.0]))
+    >>> tj.chain_vjp(tj.Jacobian.diagonal(np.array([2.0, 3.0])), np.array([1.0, 1.0]))
     array([2., 3.])
-    >>> tj.vjp([tj.Jacobian(np.ones((1, 2)), 1), tj.Jacobian.diagonal(np.array([2.0, 3.0]))], np.ones(1))
+    >>> tj.chain_vjp([tj.Jacobian(np.ones((1, 2)), 1), tj.Jacobian.diagonal(np.array([2.0, 3.0]))], np.ones(1))
     array([2., 3.])
     """
-    js = _as_chain(J, "vjp")
+    js = _as_chain(J, "chain_vjp")
     u = as_finite_float_array(cotangent, "cotangent")
     if u.shape != js[0].out_shape:
-        raise ValueError(f"vjp: cotangent has shape {u.shape} but the Jacobian's out_shape is {js[0].out_shape}")
+        raise ValueError(f"chain_vjp: cotangent has shape {u.shape} but the Jacobian's out_shape is {js[0].out_shape}")
     given = u
     for j in js:
         u = JM.pull(u, j)
     return JM._fresh(u, given).reshape(js[-1].in_shape)
 
 
-def jvp(J, tangent) -> np.ndarray:
+def chain_jvp(J, tangent) -> np.ndarray:
     """Jacobian-vector product ``c(J, v)``: a tangent of ``J.in_shape`` pushed to ``J.out_shape``.
 
     ``J`` may be one :class:`Jacobian` or a chain ``[J1, ..., Jn]`` (outermost first): the
     tangent is then contracted from the right one Jacobian at a time, as forward mode does.
 
     >>> import numpy as np, tensorjac as tj
-    >>> tj.jvp(tj.Jacobian.diagonal(np.array([2.0, 3.0])), np.array([1.0, 1.0]))
+    >>> tj.chain_jvp(tj.Jacobian.diagonal(np.array([2.0, 3.0])), np.array([1.0, 1.0]))
     array([2., 3.])
     """
-    js = _as_chain(J, "jvp")
+    js = _as_chain(J, "chain_jvp")
     v = as_finite_float_array(tangent, "tangent")
     if v.shape != js[-1].in_shape:
-        raise ValueError(f"jvp: tangent has shape {v.shape} but the Jacobian's in_shape is {js[-1].in_shape}")
+        raise ValueError(f"chain_jvp: tangent has shape {v.shape} but the Jacobian's in_shape is {js[-1].in_shape}")
     given = v
     for j in reversed(js):
         v = JM.push(j, v)

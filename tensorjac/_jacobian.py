@@ -210,9 +210,9 @@ class Jacobian:
         if len(self._terms) != 1 or len(self._terms[0].factors) != 1:
             return False
         term = self._terms[0]
-        labs = term.factors[0][1]
+        arr, labs = term.factors[0]
         free = term.free()
-        return len(set(free)) == len(free) == len(labs) and set(labs) == set(free)
+        return type(arr) is np.ndarray and len(set(free)) == len(free) == len(labs) and set(labs) == set(free)
 
     # -- materialising -------------------------------------------------------------------
 
@@ -233,7 +233,7 @@ class Jacobian:
             sizes = T.label_sizes(term, self._shapes())
             part = T.einsum(term.factors, term.free(), sizes, self.dtype)
             if not part.flags.c_contiguous or not part.flags.writeable or any(
-                np.may_share_memory(part, arr) for arr, _ in term.factors
+                type(arr) is np.ndarray and np.may_share_memory(part, arr) for arr, _ in term.factors
             ):
                 part = np.array(part, dtype=self.dtype, order="C", copy=True)
             return part.reshape(self.shape)
@@ -365,7 +365,10 @@ def _from_spec(spec, factors, sizes, dtype, *, check_finite) -> Jacobian:
     arrays = []
     for pos, (sub, factor) in enumerate(zip(factor_subs, factors)):
         what = f"factor {pos} of {spec!r}"
-        arr = as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what)
+        if T.is_index(factor):
+            arr = factor
+        else:
+            arr = as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what)
         if arr.ndim != len(sub) or len(set(sub)) != len(sub):
             raise ValueError(
                 f"factor {pos} of spec {spec!r} has shape {arr.shape} but letters {sub!r} "
@@ -381,8 +384,9 @@ def _from_spec(spec, factors, sizes, dtype, *, check_finite) -> Jacobian:
     missing = [c for c in out_part + in_part if c not in letter_sizes]
     if missing:
         raise ValueError(f"spec {spec!r}: give the sizes of letters {missing} with sizes={{...}}")
-    dtype = (np.result_type(*arrays) if arrays else np.dtype(np.float64)) if dtype is None else _float_dtype(dtype)
-    arrays = [T.freeze(arr if arr.dtype == dtype else arr.astype(dtype)) for arr in arrays]
+    floats = [arr for arr in arrays if not T.is_index(arr)]
+    dtype = (np.result_type(*floats) if floats else np.dtype(np.float64)) if dtype is None else _float_dtype(dtype)
+    arrays = [arr if T.is_index(arr) else T.freeze(arr if arr.dtype == dtype else arr.astype(dtype)) for arr in arrays]
     labels = {c: T.fresh_label() for c in letter_sizes}
     term = T.Term(
         tuple((arr, tuple(labels[c] for c in sub)) for arr, sub in zip(arrays, factor_subs)),
@@ -405,7 +409,7 @@ def protect(J: Jacobian, arrays) -> Jacobian:
     """
     for a in arrays:
         if a.flags.writeable and a.size and any(
-            np.may_share_memory(arr, a) for term in J._terms for arr, _ in term.factors
+            type(arr) is np.ndarray and np.may_share_memory(arr, a) for term in J._terms for arr, _ in term.factors
         ):
             a.flags.writeable = False
     return J
@@ -440,7 +444,8 @@ _new_jacobian = object.__new__
 
 def _astype(terms, dtype) -> list:
     return [
-        T.Term(tuple((a if a.dtype == dtype else T.freeze(a.astype(dtype)), labs) for a, labs in t.factors), t.groups)
+        T.Term(tuple((a if a.dtype is None or a.dtype == dtype else T.freeze(a.astype(dtype)), labs)
+                     for a, labs in t.factors), t.groups)
         for t in terms
     ]
 

@@ -29,6 +29,8 @@ every construction):
    label: a diagonal inside a factor is written with a group delta instead), of exactly the
    tensor's dtype (float32 or float64), and read-only: a stored factor never changes after
    construction (the arrays a tensor is built from are kept, not copied, and made read-only).
+   Or it is an index factor (:mod:`tensorjac._index_factors`: ``Gather``, ``Reshape``), a 0/1
+   tensor stored as an index map, with distinct labels too, no dtype, and a read-only index.
 5. *Sums are carried.*  A label exists only in a group or on a factor, so an axis that is
    summed is always carried by a factor.  When a contraction sums an axis that no factor
    carries (a sum after a broadcast), :func:`product` folds the axis's size into a scalar
@@ -53,6 +55,7 @@ import numpy as np
 import opt_einsum as oe
 
 from . import _plans
+from ._index_factors import Gather, IndexFactor, Reshape, eliminate, finish, is_index  # noqa: F401 (re-exported)
 
 __all__ = [
     "Term",
@@ -163,12 +166,15 @@ def einsum(factors, output: Labels, sizes: dict[int, int], dtype) -> np.ndarray:
     """Contract labelled factors into an array indexed by ``output``.
 
     ``output`` may repeat a label (a delta: an identity factor is added) and may name labels
-    that no factor carries (constant axes: the result is broadcast along them).  The
-    contraction is planned once per (equation, shapes) and the plan is reused
-    (:func:`tensorjac._plans.plan`).  During a dry run (``tensorjac.chain_cost``) nothing is
-    computed: the planned cost is recorded and a zero-memory placeholder is returned.  The
+    that no factor carries (constant axes: the result is broadcast along them).  Index factors
+    (:mod:`tensorjac._index_factors`) are eliminated first: gathered, scattered or reshaped
+    into the dense ones.  The contraction is planned once per (equation, shapes) and the plan is
+    reused (:func:`tensorjac._plans.plan`).  During a dry run (``tensorjac.chain_cost``) nothing
+    is computed: the planned cost is recorded and a zero-memory placeholder is returned.  The
     result is a new array (or a read-only placeholder), never one of the factors.
     """
+    record = _plans.active_record()
+    final = output
     out = output
     if len(set(output)) != len(output):  # a delta between two output axes: an identity factor
         factors, sizes, out, seen = list(factors), dict(sizes), [], set()
@@ -181,6 +187,11 @@ def einsum(factors, output: Labels, sizes: dict[int, int], dtype) -> np.ndarray:
             else:
                 out.append(lab)
                 seen.add(lab)
+    post = ()
+    if any(isinstance(arr, IndexFactor) for arr, _ in factors):
+        factors, out, post = eliminate(factors, out, dtype, dry=record is not None)
+        if record is not None:
+            record.add(sum(arr.size for arr, _ in factors), 0)
     symbols: dict[int, str] = {}
     subscripts = []
     for _, labs in factors:
@@ -192,24 +203,23 @@ def einsum(factors, output: Labels, sizes: dict[int, int], dtype) -> np.ndarray:
             sub += sym
         subscripts.append(sub)
     present = [lab for lab in out if lab in symbols]
-    record = _plans.active_record()
     if subscripts:
         eq = ",".join(subscripts) + "->" + "".join(symbols[lab] for lab in present)
         planned = _plans.plan(eq, tuple(arr.shape for arr, _ in factors))
         if record is not None:
             record.add(planned.flops, planned.largest)
-            return _plans.placeholder([sizes[lab] for lab in out], dtype)
+            return _plans.placeholder([sizes[lab] for lab in final], dtype)
         result = planned(*(arr for arr, _ in factors))
         if type(result) is not np.ndarray or result.dtype != dtype:  # a 0-d product is a numpy scalar
             result = np.asarray(result, dtype=dtype)
     else:
         if record is not None:
-            return _plans.placeholder([sizes[lab] for lab in out], dtype)
+            return _plans.placeholder([sizes[lab] for lab in final], dtype)
         result = np.ones((), dtype=dtype)
     if len(present) < len(out):  # broadcast along the constant axes
         shape = [sizes[lab] if lab in symbols else 1 for lab in out]
         result = np.broadcast_to(result.reshape(shape), [sizes[lab] for lab in out]).copy()
-    return result
+    return finish(result, post) if post else result
 
 
 def compact(term: Term, sizes: dict[int, int], dtype) -> Term:
@@ -251,7 +261,7 @@ def merge(terms: list[Term]) -> list[Term]:
     merged: dict[tuple, int] = {}
     result: list[Term] = []
     for term in terms:
-        if len(term.factors) != 1:
+        if len(term.factors) != 1 or isinstance(term.factors[0][0], IndexFactor):
             result.append(term)
             continue
         arr, labs = term.factors[0]
@@ -298,8 +308,11 @@ def product(A: Term, a: int, B: Term, b: int, link_shape, dtype) -> Term:
     B = B.relabel(rename)
     groups = A.groups[:a] + B.groups[:b] + B.groups[b + 1:] + A.groups[a + 1:]
     factors = A.factors + B.factors
-    if any(arr.dtype != dtype for arr, _ in factors):
-        factors = tuple((freeze(arr.astype(dtype)) if arr.dtype != dtype else arr, labs) for arr, labs in factors)
+    if any(arr.dtype is not None and arr.dtype != dtype for arr, _ in factors):
+        factors = tuple(
+            (freeze(arr.astype(dtype)) if arr.dtype is not None and arr.dtype != dtype else arr, labs)
+            for arr, labs in factors
+        )
     # A summed label that no factor carries (e.g. sum after broadcast) contributes its size.
     carried = {lab for _, labs in factors for lab in labs}
     free = set()
@@ -347,15 +360,17 @@ def check(term: Term, shapes, dtype, where: str = "term") -> None:
         if not (isinstance(factor, tuple) and len(factor) == 2):
             fail(f"factor {k} is not an (array, labels) pair")
         arr, labs = factor
-        if type(arr) is not np.ndarray:
-            fail(f"factor {k} is a {type(arr).__name__}, not a numpy array [rule 4]")
+        index = isinstance(arr, IndexFactor)
+        if type(arr) is not np.ndarray and not index:
+            fail(f"factor {k} is a {type(arr).__name__}, not a numpy array or an index factor [rule 4]")
         if arr.ndim != len(labs):
             fail(f"factor {k} has shape {arr.shape} but {len(labs)} labels [rule 4]")
         if len(set(labs)) != len(labs):
             fail(f"factor {k} repeats a label [rule 4]")
-        if arr.dtype != dtype:
+        if not index and arr.dtype != dtype:
             fail(f"factor {k} has dtype {arr.dtype}, the tensor has {np.dtype(dtype)} [rule 4]")
-        if arr.flags.writeable:
+        stored = arr.index if isinstance(arr, Gather) else None if isinstance(arr, Reshape) else arr
+        if stored is not None and stored.flags.writeable:
             fail(f"factor {k} is writeable: stored factors must be read-only [rule 4]")
         for lab, size in zip(labs, arr.shape):
             size_of(lab, size, f"factor {k}")

@@ -21,7 +21,7 @@ class Blocks(Mapping):
 
     >>> import numpy as np, tensorjac as tj
     >>> X, W, b = np.ones((4, 3)), np.ones((3, 2)), np.zeros(2)
-    >>> J = tj.jacobian("affine", X, W, b)
+    >>> J = tj.get_rule("affine").jacobian(X, W, b)
     >>> J.names, J["W"].shape, J[2].shape
     (('X', 'W', 'b'), (4, 2, 3, 2), (4, 2, 2))
     """
@@ -95,7 +95,7 @@ class Blocks(Mapping):
         Returns the matrix and the column range of each block, by name.
 
         >>> import numpy as np, tensorjac as tj
-        >>> M, cols = tj.jacobian("multiply", np.array([1.0, 2.0]), np.array([3.0, 4.0])).matrix()
+        >>> M, cols = tj.get_rule("multiply").jacobian(np.array([1.0, 2.0]), np.array([3.0, 4.0])).matrix()
         >>> M
         array([[3., 0., 1., 0.],
                [0., 4., 0., 2.]])

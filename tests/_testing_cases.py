@@ -24,7 +24,11 @@ from examples import vjp_rules  # noqa: E402
 UNARY = ["exp", "log", "sin", "cos", "tanh", "logit", "relu"]
 BINARY = ["add", "subtract", "multiply", "divide", "maximum"]
 OTHER = ["matmul", "affine", "sum", "softmax", "cross_entropy"]
-BUILTIN = UNARY + BINARY + OTHER
+# The rules above have hand-written random generators; every other built-in rule draws its
+# cases from the examples declared beside it (tensorjac.testing.rule_examples), reseeded.
+BUILTIN = UNARY + BINARY + OTHER + sorted(
+    name for name in tj.rule_names() if tj.get_rule(name).builtin and name not in UNARY + BINARY + OTHER
+)
 
 
 def _shape(rng, max_ndim=3, max_size=4):
@@ -109,9 +113,17 @@ def builtin_case(i):
         shape = shape if shape else (3,)
         kwargs = {"axis": int(rng.integers(-len(shape), len(shape)))}
         args = (rng.standard_normal(shape) * float(rng.choice([1.0, 3.0, 8.0])),)
-    else:  # cross_entropy
+    elif name == "cross_entropy":
         shape = _shape(rng)
         args = (rng.uniform(0.0, 1.0, shape), rng.uniform(0.05, 1.0, shape))
+    else:  # a rule's own declared examples, drawn with this case's generator
+        rule = tj.get_rule(name)
+        examples = list(rule.examples(rng))
+        example = examples[int(rng.integers(0, len(examples)))]
+        if isinstance(example, tuple) and len(example) == 2 and isinstance(example[1], dict):
+            args, kwargs = tuple(example[0]), dict(example[1])
+        else:
+            args = tuple(example)
     return name, args, kwargs
 
 
@@ -248,7 +260,7 @@ def _softmax_vjp_no_sum(g, x, axis=-1):
 
 def _matmul_jac_transposed(A, B):
     """Blocks of A @ B (square B) whose dB has the roles of i and j swapped: A[a, j] delta[b, i]."""
-    right = tj.jacobian("matmul", A, B)
+    right = tj.get_rule("matmul").jacobian(A, B)
     m, n = A.shape
     J = np.zeros((m, n, n, n), dtype=A.dtype)
     for b in range(n):

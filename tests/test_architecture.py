@@ -125,7 +125,7 @@ def test_registry_finds_rules_by_name_and_by_function_object():
     for name, fun in [("exp", np.exp), ("log", np.log), ("tanh", np.tanh), ("add", np.add), ("matmul", np.matmul),
                       ("maximum", np.maximum), ("sum", np.sum), ("logit", tj.rules.logit), ("softmax", tj.rules.softmax)]:
         assert tj.get_rule(fun) is tj.get_rule(name)
-        assert tj.get_rule(fun).fun is fun
+        assert tj.get_rule(fun).fun is fun or fun in tj.get_rule(fun).functions
     assert tj.rules.find_rule(np.arctan2) is None
     with pytest.raises(ValueError, match="unknown rule"):
         tj.get_rule(np.arctan2)

@@ -22,19 +22,19 @@ rule = tj.get_rule
 
 def _logit_matmul_blocks(V, W):
     Z = rule("matmul")(V, W)
-    return compose(tj.jacobian("logit", Z, names=("Z",)), {"Z": tj.jacobian("matmul", V, W, names=("V", "W"))})
+    return compose(tj.get_rule("logit").jacobian(Z, names=("Z",)), {"Z": tj.get_rule("matmul").jacobian(V, W, names=("V", "W"))})
 
 
 F_CANDIDATES = {
     "matmul": ({"V": (2, 3), "W": (3, 4)}, lambda V, W: rule("matmul")(V, W),
-               lambda V, W: tj.jacobian("matmul", V, W, names=("V", "W"))),
+               lambda V, W: tj.get_rule("matmul").jacobian(V, W, names=("V", "W"))),
     "multiply": ({"V": (2, 4), "W": (4,)}, lambda V, W: rule("multiply")(V, W),
-                 lambda V, W: tj.jacobian("multiply", V, W, names=("V", "W"))),
+                 lambda V, W: tj.get_rule("multiply").jacobian(V, W, names=("V", "W"))),
     "affine": ({"V": (2, 3), "W": (3, 4)}, lambda V, W: rule("affine")(V, W, np.linspace(-1, 1, 4)),
-               lambda V, W: tj.jacobian("affine", V, W, np.linspace(-1, 1, 4), argnums=("V", "W"),
+               lambda V, W: tj.get_rule("affine").jacobian(V, W, np.linspace(-1, 1, 4), argnums=("V", "W"),
                                         names=("V", "W", "b"))),
     "maximum": ({"V": (2, 4), "W": (1, 4)}, lambda V, W: rule("maximum")(V, W),
-                lambda V, W: tj.jacobian("maximum", V, W, names=("V", "W"))),
+                lambda V, W: tj.get_rule("maximum").jacobian(V, W, names=("V", "W"))),
     "logit(matmul)": ({"V": (2, 3), "W": (3, 4)}, lambda V, W: rule("logit")(rule("matmul")(V, W)),
                       _logit_matmul_blocks),
 }
@@ -42,17 +42,17 @@ F_CANDIDATES = {
 
 def _softmax_add_blocks(X, Y):
     S = rule("add")(X, Y)
-    return compose(tj.jacobian("softmax", S, names=("S",)), {"S": tj.jacobian("add", X, Y, names=("X", "Y"))})
+    return compose(tj.get_rule("softmax").jacobian(S, names=("S",)), {"S": tj.get_rule("add").jacobian(X, Y, names=("X", "Y"))})
 
 
 def _tanh_maximum_blocks(X, Y):
     M = rule("maximum")(X, Y)
-    return compose(tj.jacobian("tanh", M, names=("M",)), {"M": tj.jacobian("maximum", X, Y, names=("X", "Y"))})
+    return compose(tj.get_rule("tanh").jacobian(M, names=("M",)), {"M": tj.get_rule("maximum").jacobian(X, Y, names=("X", "Y"))})
 
 
 def _exp_subtract_blocks(X, Y):
     D = rule("subtract")(X, Y)
-    return compose(tj.jacobian("exp", D, names=("D",)), {"D": tj.jacobian("subtract", X, Y, names=("X", "Y"))})
+    return compose(tj.get_rule("exp").jacobian(D, names=("D",)), {"D": tj.get_rule("subtract").jacobian(X, Y, names=("X", "Y"))})
 
 
 G_CANDIDATES = {
@@ -60,7 +60,7 @@ G_CANDIDATES = {
     "tanh(maximum)": ({"X": (2, 4), "Y": (2, 1)}, lambda X, Y: np.tanh(rule("maximum")(X, Y)), _tanh_maximum_blocks),
     "exp(subtract)": ({"X": (2, 4), "Y": ()}, lambda X, Y: np.exp(rule("subtract")(X, Y)), _exp_subtract_blocks),
     "divide": ({"X": (2, 4), "Y": (2, 4)}, lambda X, Y: rule("divide")(X, Y),
-               lambda X, Y: tj.jacobian("divide", X, Y, names=("X", "Y"))),
+               lambda X, Y: tj.get_rule("divide").jacobian(X, Y, names=("X", "Y"))),
 }
 
 
@@ -72,8 +72,8 @@ def _h_cross_entropy(F, G):
 def _h_cross_entropy_blocks(F, G):
     P, Q = rule("softmax")(G), rule("logit")(F)
     return compose(
-        tj.jacobian("cross_entropy", P, Q),
-        {"P": tj.jacobian("softmax", G, names=("G",)), "Q": tj.jacobian("logit", F, names=("F",))},
+        tj.get_rule("cross_entropy").jacobian(P, Q),
+        {"P": tj.get_rule("softmax").jacobian(G, names=("G",)), "Q": tj.get_rule("logit").jacobian(F, names=("F",))},
     )
 
 
@@ -84,7 +84,7 @@ def _h_row_sums(F, G):
 
 def _h_row_sums_blocks(F, G):
     M = rule("multiply")(F, G)
-    return compose(tj.jacobian("sum", M, axis=1, names=("M",)), {"M": tj.jacobian("multiply", F, G, names=("F", "G"))})
+    return compose(tj.get_rule("sum").jacobian(M, axis=1, names=("M",)), {"M": tj.get_rule("multiply").jacobian(F, G, names=("F", "G"))})
 
 
 def _h_gated(F, G):
@@ -94,7 +94,7 @@ def _h_gated(F, G):
 
 def _h_gated_blocks(F, G):
     T = rule("tanh")(G)
-    return compose(tj.jacobian("multiply", F, T, names=("F", "T")), {"T": tj.jacobian("tanh", G, names=("G",))})
+    return compose(tj.get_rule("multiply").jacobian(F, T, names=("F", "T")), {"T": tj.get_rule("tanh").jacobian(G, names=("G",))})
 
 
 H_CANDIDATES = {
@@ -145,7 +145,7 @@ def test_compose_is_the_contraction_of_note_001(rng):
     """Each composed block is exactly contract(D_F h, D_V f) (no other term for a variable on one path)."""
     V, W, X, Y = rng.normal(size=(2, 3)), rng.normal(size=(3, 4)), rng.normal(size=(2, 4)), rng.normal(size=4)
     F, G = V @ W, rule("softmax")(X + Y)
-    Dh, Df, Dg = _h_cross_entropy_blocks(F, G), tj.jacobian("matmul", V, W, names=("V", "W")), _softmax_add_blocks(X, Y)
+    Dh, Df, Dg = _h_cross_entropy_blocks(F, G), tj.get_rule("matmul").jacobian(V, W, names=("V", "W")), _softmax_add_blocks(X, Y)
     Dphi = compose(Dh, {"F": Df, "G": Dg})
     for var, outer, inner in (("V", "F", Df), ("W", "F", Df), ("X", "G", Dg), ("Y", "G", Dg)):
         expected = np.tensordot(Dh[outer].dense(), inner[var].dense(), axes=2)
@@ -163,8 +163,8 @@ def test_shared_variable_feeding_two_intermediates(rng, blocks_match_numeric):
         return _h_cross_entropy(V * W, np.tanh(V))
 
     F, G = V * W, np.tanh(V)
-    Df = tj.jacobian("multiply", V, W, names=("V", "W"))
-    Dg = tj.jacobian("tanh", V, names=("V",))
+    Df = tj.get_rule("multiply").jacobian(V, W, names=("V", "W"))
+    Dg = tj.get_rule("tanh").jacobian(V, names=("V",))
     Dh = _h_cross_entropy_blocks(F, G)
     Dphi = compose(Dh, {"F": Df, "G": Dg})
     assert set(Dphi.names) == {"V", "W"}
@@ -186,10 +186,10 @@ def test_shared_variable_with_different_intermediate_shapes(rng, blocks_match_nu
     F, G = V @ W, np.exp(V)
     SF, SG = F.sum(1), G.sum(1)
     Dh = compose(
-        tj.jacobian("add", SF, SG, names=("SF", "SG")),
-        {"SF": tj.jacobian("sum", F, axis=1, names=("F",)), "SG": tj.jacobian("sum", G, axis=1, names=("G",))},
+        tj.get_rule("add").jacobian(SF, SG, names=("SF", "SG")),
+        {"SF": tj.get_rule("sum").jacobian(F, axis=1, names=("F",)), "SG": tj.get_rule("sum").jacobian(G, axis=1, names=("G",))},
     )
-    Dphi = compose(Dh, {"F": tj.jacobian("matmul", V, W, names=("V", "W")), "G": tj.jacobian("exp", V, names=("V",))})
+    Dphi = compose(Dh, {"F": tj.get_rule("matmul").jacobian(V, W, names=("V", "W")), "G": tj.get_rule("exp").jacobian(V, names=("V",))})
     blocks_match_numeric(Dphi, tj.numerical_jacobian(phi, V, W), "sum of two paths")
 
 
@@ -201,9 +201,9 @@ def test_variable_that_is_both_a_leaf_and_an_intermediate_input(rng, blocks_matc
         return (V * W) * np.sin(V)
 
     F, S = V * W, np.sin(V)
-    Dh = compose(tj.jacobian("multiply", F, S, names=("F", "S")), {"S": tj.jacobian("sin", V, names=("V",))})
+    Dh = compose(tj.get_rule("multiply").jacobian(F, S, names=("F", "S")), {"S": tj.get_rule("sin").jacobian(V, names=("V",))})
     assert set(Dh.names) == {"F", "V"}
-    Dphi = compose(Dh, {"F": tj.jacobian("multiply", V, W, names=("V", "W"))})
+    Dphi = compose(Dh, {"F": tj.get_rule("multiply").jacobian(V, W, names=("V", "W"))})
     blocks_match_numeric(Dphi, tj.numerical_jacobian(phi, V, W), "leaf and path")
 
 
@@ -222,11 +222,11 @@ def test_deeper_composition_of_compositions(rng, blocks_match_numeric):
     H = rule("logit")(A1)
     A2 = rule("affine")(H, V, c)
     Q = rule("softmax")(A2)
-    layer1 = tj.jacobian("affine", X, W, b, argnums=("W", "b"))
-    hidden = compose(tj.jacobian("logit", A1, names=("A1",)), {"A1": layer1})
-    layer2 = compose(tj.jacobian("affine", H, V, c, names=("H", "V", "c")), {"H": hidden})
-    output = compose(tj.jacobian("softmax", A2, names=("A2",)), {"A2": layer2})
-    D = compose(tj.jacobian("cross_entropy", Y, Q, argnums="Q"), {"Q": output})
+    layer1 = tj.get_rule("affine").jacobian(X, W, b, argnums=("W", "b"))
+    hidden = compose(tj.get_rule("logit").jacobian(A1, names=("A1",)), {"A1": layer1})
+    layer2 = compose(tj.get_rule("affine").jacobian(H, V, c, names=("H", "V", "c")), {"H": hidden})
+    output = compose(tj.get_rule("softmax").jacobian(A2, names=("A2",)), {"A2": layer2})
+    D = compose(tj.get_rule("cross_entropy").jacobian(Y, Q, argnums="Q"), {"Q": output})
     assert set(D.names) == {"W", "b", "V", "c"} and D.out_shape == ()
     blocks_match_numeric(D, tj.numerical_jacobian(loss, W, b, V, c), "network loss")
 
@@ -236,7 +236,7 @@ def test_deeper_composition_of_compositions(rng, blocks_match_numeric):
 
 def test_blocks_matrix_column_ranges_label_the_blocks(rng):
     X, W, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=2)
-    blocks = tj.jacobian("affine", X, W, b)
+    blocks = tj.get_rule("affine").jacobian(X, W, b)
     M, cols = blocks.matrix()
     assert list(cols) == ["X", "W", "b"]
     assert cols == {"X": slice(0, 12), "W": slice(12, 20), "b": slice(20, 22)}
@@ -259,7 +259,7 @@ def test_blocks_matrix_column_ranges_label_the_blocks(rng):
 
 
 def test_blocks_by_name_and_position(rng):
-    blocks = tj.jacobian("affine", rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=2))
+    blocks = tj.get_rule("affine").jacobian(rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=2))
     assert blocks.names == ("X", "W", "b") and list(blocks) == ["X", "W", "b"] and len(blocks) == 3
     assert blocks["W"] is blocks[1] is blocks[-2] is blocks[np.int64(1)]
     assert blocks["X"].shape == (3, 2, 3, 4) and blocks[2].shape == (3, 2, 2)
@@ -272,7 +272,7 @@ def test_blocks_by_name_and_position(rng):
 
 
 def test_blocks_key_and_index_errors():
-    blocks = tj.jacobian("multiply", np.ones(2), np.ones(2))
+    blocks = tj.get_rule("multiply").jacobian(np.ones(2), np.ones(2))
     with pytest.raises(KeyError, match=r"no block named 'z'.*\['x1', 'x2'\]"):
         blocks["z"]
     with pytest.raises(IndexError, match=r"block index 2 out of range for 2 block"):
@@ -295,7 +295,7 @@ def test_blocks_construction_errors():
 
 
 def test_rename_and_names_option():
-    blocks = tj.jacobian("multiply", np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    blocks = tj.get_rule("multiply").jacobian(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
     renamed = blocks.rename({"x1": "u"})
     assert renamed.names == ("u", "x2")
     np.testing.assert_array_equal(renamed["u"].dense(), blocks["x1"].dense())
@@ -318,8 +318,8 @@ def test_adding_blocks_sums_the_same_variable():
 
 
 def test_compose_errors_name_the_argument_and_both_shapes():
-    Dh = tj.jacobian("multiply", np.ones((2, 3)), np.ones((2, 3)), names=("F", "G"))
+    Dh = tj.get_rule("multiply").jacobian(np.ones((2, 3)), np.ones((2, 3)), names=("F", "G"))
     with pytest.raises(ValueError, match=r"\['H'\] are not arguments.*\['F', 'G'\]"):
-        compose(Dh, {"H": tj.jacobian("exp", np.ones((2, 3)))})
+        compose(Dh, {"H": tj.get_rule("exp").jacobian(np.ones((2, 3)))})
     with pytest.raises(ValueError, match=r"argument 'F' has shape \(2, 3\).*output shape \(3, 2\)"):
-        compose(Dh, {"F": tj.jacobian("exp", np.ones((3, 2)))})
+        compose(Dh, {"F": tj.get_rule("exp").jacobian(np.ones((3, 2)))})

@@ -103,28 +103,28 @@ def _structured_zoo():
         "diagonal:23": Jacobian.diagonal(rng.normal(size=(2, 3))),
         "diagonal:3": Jacobian.diagonal(r),
         "zeros:23<-3": Jacobian.zeros((2, 3), (3,)),
-        "logit:23": tj.jacobian("logit", Z)["x"],
-        "relu:23": tj.jacobian("relu", Z)["x"],
-        "softmax:23": tj.jacobian("softmax", Z)["x"],
-        "softmax_axis0:23": tj.jacobian("softmax", Z2, axis=0)["x"],
-        "softmax:3": tj.jacobian("softmax", r)["x"],
-        "matmul_dX:23<-23": tj.jacobian("matmul", Z, W33)["x1"],
-        "matmul_dW:23<-23": tj.jacobian("matmul", X2, Z)["x2"],  # d(X@W)/dW = X[a,i] delta[b,j]
-        "vecmat_dx:3<-3": tj.jacobian("matmul", r, W33)["x1"],
-        "dot_dx:<-3": tj.jacobian("matmul", r, r[::-1].copy())["x1"],
-        "add_row:23<-3": tj.jacobian("add", Z, r)["x2"],
-        "add_row:23<-13": tj.jacobian("add", Z, r[None, :])["x2"],
-        "add_scalar:23<-": tj.jacobian("add", Z, s)["x2"],
-        "mul_scalar:23<-": tj.jacobian("multiply", Z, s)["x2"],
-        "mul_scalar:23<-23": tj.jacobian("multiply", Z, s)["x1"],
-        "max_row:23<-13": tj.jacobian("maximum", Z, r[None, :])["x2"],
-        "sum_all:<-23": tj.jacobian("sum", Z)["x"],
-        "sum_axis0:3<-23": tj.jacobian("sum", Z, axis=0)["x"],
-        "sum_keep0:13<-23": tj.jacobian("sum", Z, axis=0, keepdims=True)["x"],
-        "sum_vec:<-3": tj.jacobian("sum", r)["x"],
-        "cross_entropy_dQ:<-23": tj.jacobian("cross_entropy", Z, np.exp(Z2))["Q"],
-        "affine_db:23<-3": tj.jacobian("affine", Z, W33, r)["b"],
-        "affine_vec_db:3<-3": tj.jacobian("affine", r, W33, r)["b"],
+        "logit:23": tj.get_rule("logit").jacobian(Z)["x"],
+        "relu:23": tj.get_rule("relu").jacobian(Z)["x"],
+        "softmax:23": tj.get_rule("softmax").jacobian(Z)["x"],
+        "softmax_axis0:23": tj.get_rule("softmax").jacobian(Z2, axis=0)["x"],
+        "softmax:3": tj.get_rule("softmax").jacobian(r)["x"],
+        "matmul_dX:23<-23": tj.get_rule("matmul").jacobian(Z, W33)["x1"],
+        "matmul_dW:23<-23": tj.get_rule("matmul").jacobian(X2, Z)["x2"],  # d(X@W)/dW = X[a,i] delta[b,j]
+        "vecmat_dx:3<-3": tj.get_rule("matmul").jacobian(r, W33)["x1"],
+        "dot_dx:<-3": tj.get_rule("matmul").jacobian(r, r[::-1].copy())["x1"],
+        "add_row:23<-3": tj.get_rule("add").jacobian(Z, r)["x2"],
+        "add_row:23<-13": tj.get_rule("add").jacobian(Z, r[None, :])["x2"],
+        "add_scalar:23<-": tj.get_rule("add").jacobian(Z, s)["x2"],
+        "mul_scalar:23<-": tj.get_rule("multiply").jacobian(Z, s)["x2"],
+        "mul_scalar:23<-23": tj.get_rule("multiply").jacobian(Z, s)["x1"],
+        "max_row:23<-13": tj.get_rule("maximum").jacobian(Z, r[None, :])["x2"],
+        "sum_all:<-23": tj.get_rule("sum").jacobian(Z)["x"],
+        "sum_axis0:3<-23": tj.get_rule("sum").jacobian(Z, axis=0)["x"],
+        "sum_keep0:13<-23": tj.get_rule("sum").jacobian(Z, axis=0, keepdims=True)["x"],
+        "sum_vec:<-3": tj.get_rule("sum").jacobian(r)["x"],
+        "cross_entropy_dQ:<-23": tj.get_rule("cross_entropy").jacobian(Z, np.exp(Z2))["Q"],
+        "affine_db:23<-3": tj.get_rule("affine").jacobian(Z, W33, r)["b"],
+        "affine_vec_db:3<-3": tj.get_rule("affine").jacobian(r, W33, r)["b"],
     }
     zoo["T(add_row):3<-23"] = zoo["add_row:23<-3"].T
     zoo["T(sum_all):23<-"] = zoo["sum_all:<-23"].T
@@ -165,7 +165,7 @@ def test_logit_diagonal_composed_with_dXW_dW(rng):
     X, W = rng.normal(size=(5, 4)), rng.normal(size=(4, 3))
     Z = X @ W
     s = 1 / (1 + np.exp(-Z))
-    C = tj.contract(tj.jacobian("logit", Z)["x"], tj.jacobian("matmul", X, W)["x2"])
+    C = tj.contract(tj.get_rule("logit").jacobian(Z)["x"], tj.get_rule("matmul").jacobian(X, W)["x2"])
     expected = np.einsum("ab,ai,bj->abij", s * (1 - s), X, np.eye(3))
     np.testing.assert_allclose(C.dense(), expected, rtol=1e-13, atol=1e-15)
     assert C.nbytes <= (Z.size + X.size) * 8 + 64  # the factors, not the 5*3*4*3 tensor
@@ -174,21 +174,21 @@ def test_logit_diagonal_composed_with_dXW_dW(rng):
 def test_softmax_two_term_jacobian_composed(rng):
     """A cotangent through softmax rows: u^T (diag(s) - s s^T) per row, and softmax @ softmax."""
     Z = rng.normal(size=(2, 4))
-    J = tj.jacobian("softmax", Z)["x"]
+    J = tj.get_rule("softmax").jacobian(Z)["x"]
     S = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
     u = rng.normal(size=(2, 4))
     expected = S * u - S * np.sum(S * u, axis=1, keepdims=True)
-    np.testing.assert_allclose(tj.vjp(J, u), expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(tj.chain_vjp(J, u), expected, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose((J @ J).dense(), np.tensordot(J.dense(), J.dense(), 2), rtol=1e-13, atol=1e-15)
 
 
 def test_sum_after_broadcast_counts_the_broadcast_size(rng):
     """sum(x + s) over a (2, 3) array w.r.t. the scalar s is 6: the summed delta-free label needs its size."""
     Z, s = rng.normal(size=(2, 3)), np.array(0.4)
-    C = tj.contract(tj.jacobian("sum", Z)["x"], tj.jacobian("add", Z, s)["x2"])
+    C = tj.contract(tj.get_rule("sum").jacobian(Z)["x"], tj.get_rule("add").jacobian(Z, s)["x2"])
     assert C.shape == () and C.dense() == 6.0
     # sum over axis 0 after adding a row: each entry of the row is used twice
-    C = tj.contract(tj.jacobian("sum", Z, axis=0)["x"], tj.jacobian("add", Z, np.ones(3))["x2"])
+    C = tj.contract(tj.get_rule("sum").jacobian(Z, axis=0)["x"], tj.get_rule("add").jacobian(Z, np.ones(3))["x2"])
     np.testing.assert_array_equal(C.dense(), 2 * np.eye(3))
     # a constant output axis contracted with a constant input axis
     ones_out = Jacobian.from_einsum("->a|", sizes={"a": 5})
@@ -241,7 +241,7 @@ def test_chain_in_both_directions(rng, structured):
     (forward mode pays) both equal the nested tensordot, and are transposes of each other."""
     J1 = Jacobian(rng.normal(size=(1, 4)), 1)
     J2 = Jacobian.diagonal(rng.normal(size=4)) if structured else Jacobian(rng.normal(size=(4, 4)), 1)
-    J3 = tj.jacobian("matmul", rng.normal(size=(4, 5)), rng.normal(size=5))["x2"] if structured else (
+    J3 = tj.get_rule("matmul").jacobian(rng.normal(size=(4, 5)), rng.normal(size=5))["x2"] if structured else (
         Jacobian(rng.normal(size=(4, 5)), 1))
     narrowing = tj.chain(J1, J2, J3)  # 1 output, 5 inputs
     widening = tj.chain(J3.T, J2.T, J1.T)  # 5 outputs, 1 input
@@ -270,8 +270,8 @@ def test_vjp_and_jvp_are_tensordot_with_the_cotangent_and_tangent(name):
     rng = np.random.default_rng(len(name))
     u, v = rng.normal(size=J.out_shape), rng.normal(size=J.in_shape)
     D = J.dense()
-    pulled = tj.vjp(J, u)
-    pushed = tj.jvp(J, v)
+    pulled = tj.chain_vjp(J, u)
+    pushed = tj.chain_jvp(J, v)
     assert pulled.shape == J.in_shape and pushed.shape == J.out_shape
     np.testing.assert_allclose(pulled, np.tensordot(u, D, axes=u.ndim), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(pushed, np.tensordot(D, v, axes=v.ndim), rtol=1e-12, atol=1e-13)
@@ -280,13 +280,13 @@ def test_vjp_and_jvp_are_tensordot_with_the_cotangent_and_tangent(name):
 def test_vjp_jvp_mismatch_names_both_shapes():
     J = Jacobian(np.ones((2, 3)), 1)
     with pytest.raises(ValueError, match=r"cotangent has shape \(3,\).*out_shape is \(2,\)"):
-        tj.vjp(J, np.ones(3))
+        tj.chain_vjp(J, np.ones(3))
     with pytest.raises(ValueError, match=r"tangent has shape \(2,\).*in_shape is \(3,\)"):
-        tj.jvp(J, np.ones(2))
+        tj.chain_jvp(J, np.ones(2))
     with pytest.raises(ValueError, match="non-finite"):
-        tj.vjp(J, np.array([1.0, np.nan]))
+        tj.chain_vjp(J, np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="non-finite"):
-        tj.jvp(J, np.array([np.inf, 1.0, 1.0]))
+        tj.chain_jvp(J, np.array([np.inf, 1.0, 1.0]))
 
 
 # ---- Note 003's worked example ------------------------------------------------------------

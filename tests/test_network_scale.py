@@ -58,7 +58,7 @@ def test_full_size_gradient_matches_backprop_without_dense_jacobians(monkeypatch
 
 def test_layer_jacobians_stay_factored():
     X, Y, W, b, V, c = make_problem(N=512, d=784, k=256, m=10)
-    D = tj.jacobian("affine", X, W, b, argnums=("W", "b"))
+    D = tj.get_rule("affine").jacobian(X, W, b, argnums=("W", "b"))
     assert D["W"].shape == (512, 256, 784, 256)
     assert D["W"].nbytes == X.nbytes  # only X is stored: the delta over the output columns is implicit
     assert D["b"].nbytes == 0  # a delta and a broadcast: nothing stored

@@ -144,8 +144,8 @@ def test_chain_cost_of_structured_chain_hand_computed_tanh_network():
 def test_chain_cost_dry_run_computes_nothing_and_matches_the_run():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(3, 4))
-    J_softmax = tj.jacobian("softmax", x)["x"]
-    J_tanh = tj.jacobian("tanh", x)["x"]
+    J_softmax = tj.get_rule("softmax").jacobian(x)["x"]
+    J_tanh = tj.get_rule("tanh").jacobian(x)["x"]
     J_dense = tj.Jacobian(rng.normal(size=(3, 4, 3, 4)), out_ndim=2)
     js = [J_softmax, J_tanh, J_dense]
     costs = tj.chain_cost(*js)
@@ -208,10 +208,10 @@ def test_mixed_precision_chain_promotes(rng):
 def _structured_chain(rng):
     """softmax o affine(., V) o tanh o affine(., W): structured blocks of a small network."""
     X, W, V = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=(5, 2))
-    A, D1 = tj.value_and_jacobian("matmul", X, W, argnums="x1")
-    H, D2 = tj.value_and_jacobian("tanh", A)
-    Z, D3 = tj.value_and_jacobian("matmul", H, V, argnums="x1")
-    _, D4 = tj.value_and_jacobian("softmax", Z)
+    A, D1 = tj.get_rule("matmul").value_and_jacobian(X, W, argnums="x1")
+    H, D2 = tj.get_rule("tanh").value_and_jacobian(A)
+    Z, D3 = tj.get_rule("matmul").value_and_jacobian(H, V, argnums="x1")
+    _, D4 = tj.get_rule("softmax").value_and_jacobian(Z)
     return [D4["x"], D3["x1"], D2["x"], D1["x1"]]
 
 
@@ -230,13 +230,13 @@ def test_structured_chain_with_cotangent_in_front(rng):
         result = tj.chain(u, *js, order=order)
         assert result.out_shape == () and result.in_shape == js[-1].in_shape
         np.testing.assert_allclose(result.dense(), ref, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(tj.vjp(js, u.dense()), ref, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(tj.chain_vjp(js, u.dense()), ref, rtol=1e-12, atol=1e-13)
 
 
 def test_many_multi_term_factors_fall_back_to_step_by_step(rng):
     # Seven softmax Jacobians (2 terms each) would make 128 lazy terms: chain goes step by step.
     x = rng.normal(size=4)
-    js = [tj.jacobian("softmax", x + k)["x"] for k in range(7)]
+    js = [tj.get_rule("softmax").jacobian(x + k)["x"] for k in range(7)]
     ref = reference(js)
     costs = tj.chain_cost(*js)
     assert costs["optimal"].path in (costs["forward"].path, costs["reverse"].path)
@@ -299,13 +299,13 @@ def test_plain_array_chain_with_explicit_axes(rng):
 def test_plan_cache_is_hit_on_the_second_contraction(rng):
     _plans.plan.cache_clear()
     X, W = rng.normal(size=(5, 4)), rng.normal(size=(4, 3))
-    J1 = tj.jacobian("matmul", X, W)["x2"]
+    J1 = tj.get_rule("matmul").jacobian(X, W)["x2"]
     J2 = tj.Jacobian(rng.normal(size=(2, 5, 3)), out_ndim=1)
     tj.contract(J2, J1)
     first = _plans.plan.cache_info()
     assert first.misses >= 1
     # Same shapes, new numbers: planned once, reused.
-    J1b = tj.jacobian("matmul", rng.normal(size=(5, 4)), W)["x2"]
+    J1b = tj.get_rule("matmul").jacobian(rng.normal(size=(5, 4)), W)["x2"]
     J2b = tj.Jacobian(rng.normal(size=(2, 5, 3)), out_ndim=1)
     result = tj.contract(J2b, J1b)
     second = _plans.plan.cache_info()
@@ -366,9 +366,9 @@ def test_compiled_plans_equal_einsum(rng, eq, shapes):
 @pytest.mark.parametrize("order", ORDERS)
 def test_chain_of_elementwise_jacobians_stays_diagonal(rng, order):
     x = rng.normal(size=(4, 3))
-    e, De = tj.value_and_jacobian("exp", x)
-    s, Ds = tj.value_and_jacobian("sin", e)
-    _, Dt = tj.value_and_jacobian("tanh", s)
+    e, De = tj.get_rule("exp").value_and_jacobian(x)
+    s, Ds = tj.get_rule("sin").value_and_jacobian(e)
+    _, Dt = tj.get_rule("tanh").value_and_jacobian(s)
     J = tj.chain(Dt["x"], Ds["x"], De["x"], order=order)
     assert repr(J).count("->ab|ab") == 1 and "+" not in repr(J)  # one diagonal term
     assert J.nbytes == x.size * 8  # one number per entry of x, not x.size**2
@@ -379,8 +379,8 @@ def test_chain_of_elementwise_jacobians_stays_diagonal(rng, order):
 
 def test_softmax_of_affine_keeps_its_factored_form(rng):
     X, W, b = rng.normal(size=(6, 5)), rng.normal(size=(5, 4)), rng.normal(size=4)
-    Z, D_affine = tj.value_and_jacobian("affine", X, W, b)
-    _, D_softmax = tj.value_and_jacobian("softmax", Z)
+    Z, D_affine = tj.get_rule("affine").value_and_jacobian(X, W, b)
+    _, D_softmax = tj.get_rule("softmax").value_and_jacobian(Z)
     for block in ("X", "W", "b"):
         J = tj.contract(D_softmax["x"], D_affine[block])
         if block != "b":  # d/db is (N, k, k): small either way
@@ -392,8 +392,8 @@ def test_softmax_of_affine_keeps_its_factored_form(rng):
 def test_affine_chain_keeps_deltas(rng):
     # d(tanh(X W))/dW: a diagonal times X (x) I -- no N*k*d*k array is ever stored.
     X, W = rng.normal(size=(30, 20)), rng.normal(size=(20, 10))
-    A, D1 = tj.value_and_jacobian("matmul", X, W, argnums="x2")
-    _, D2 = tj.value_and_jacobian("tanh", A)
+    A, D1 = tj.get_rule("matmul").value_and_jacobian(X, W, argnums="x2")
+    _, D2 = tj.get_rule("tanh").value_and_jacobian(A)
     for order in ORDERS:
         J = tj.chain(D2["x"], D1["x2"], order=order)
         assert J.nbytes <= (X.size + A.size) * 8
@@ -403,9 +403,9 @@ def test_affine_chain_keeps_deltas(rng):
 def test_vjp_and_jvp_through_a_chain_never_build_a_dense_jacobian(rng):
     # Every Jacobian here is bigger than the budget when dense; the cotangent/tangent never are.
     X, W, V = rng.normal(size=(40, 30)), rng.normal(size=(30, 20)), rng.normal(size=(20, 10))
-    A, D1 = tj.value_and_jacobian("matmul", X, W, argnums="x2")
-    H, D2 = tj.value_and_jacobian("logit", A)
-    Z, D3 = tj.value_and_jacobian("matmul", H, V, argnums="x1")
+    A, D1 = tj.get_rule("matmul").value_and_jacobian(X, W, argnums="x2")
+    H, D2 = tj.get_rule("logit").value_and_jacobian(A)
+    Z, D3 = tj.get_rule("matmul").value_and_jacobian(H, V, argnums="x1")
     js = [D3["x1"], D2["x"], D1["x2"]]
     u, v = rng.normal(size=Z.shape), rng.normal(size=W.shape)
     # Reference by hand: backpropagation and forward mode.
@@ -414,8 +414,8 @@ def test_vjp_and_jvp_through_a_chain_never_build_a_dense_jacobian(rng):
     tangent_out = ((X @ v) * H * (1 - H)) @ V
     old = tj.set_dense_budget(64 * 1024)
     try:
-        np.testing.assert_allclose(tj.vjp(js, u), grad_W, rtol=1e-12)
-        np.testing.assert_allclose(tj.jvp(js, v), tangent_out, rtol=1e-12)
+        np.testing.assert_allclose(tj.chain_vjp(js, u), grad_W, rtol=1e-12)
+        np.testing.assert_allclose(tj.chain_jvp(js, v), tangent_out, rtol=1e-12)
         with pytest.raises(MemoryError):
             D1["x2"].dense()
     finally:
@@ -425,11 +425,11 @@ def test_vjp_and_jvp_through_a_chain_never_build_a_dense_jacobian(rng):
 def test_vjp_through_a_chain_is_one_step_per_jacobian(rng):
     # The cotangent stays dense and small: each step contracts it with one Jacobian's factors.
     X, W = rng.normal(size=(8, 6)), rng.normal(size=(6, 4))
-    A, D1 = tj.value_and_jacobian("matmul", X, W, argnums="x2")
-    _, D2 = tj.value_and_jacobian("exp", A)
+    A, D1 = tj.get_rule("matmul").value_and_jacobian(X, W, argnums="x2")
+    _, D2 = tj.get_rule("exp").value_and_jacobian(A)
     u = rng.normal(size=A.shape)
     with _plans.recording() as record:
-        tj.vjp([D2["x"], D1["x2"]], u)
+        tj.chain_vjp([D2["x"], D1["x2"]], u)
     # exp: u * e^A (32 flops); matmul: X^T (u e^A) is a 6x8 by 8x4 product (2*6*8*4 flops).
     assert record.flops == A.size + 2 * 6 * 8 * 4
 
@@ -437,24 +437,24 @@ def test_vjp_through_a_chain_is_one_step_per_jacobian(rng):
 def test_vjp_jvp_check_the_chain():
     A = tj.Jacobian(np.ones((2, 3)), 1)
     with pytest.raises(ValueError, match="in_shape"):
-        tj.vjp([A, A], np.ones(2))
+        tj.chain_vjp([A, A], np.ones(2))
     with pytest.raises(ValueError, match="not a tensorjac.Jacobian"):
-        tj.jvp([A, np.ones((3, 3))], np.ones(3))
+        tj.chain_jvp([A, np.ones((3, 3))], np.ones(3))
     with pytest.raises(ValueError, match="cotangent has shape"):
-        tj.vjp([A], np.ones(3))
+        tj.chain_vjp([A], np.ones(3))
     with pytest.raises(ValueError, match="non-empty"):
-        tj.vjp([], np.ones(3))
+        tj.chain_vjp([], np.ones(3))
 
 
 def test_vjp_of_zero_and_multi_term_jacobians(rng):
     Z = tj.Jacobian.zeros((2,), (3,))
-    np.testing.assert_array_equal(tj.vjp(Z, np.ones(2)), np.zeros(3))
-    np.testing.assert_array_equal(tj.jvp(Z, np.ones(3)), np.zeros(2))
+    np.testing.assert_array_equal(tj.chain_vjp(Z, np.ones(2)), np.zeros(3))
+    np.testing.assert_array_equal(tj.chain_jvp(Z, np.ones(3)), np.zeros(2))
     x = rng.normal(size=(2, 3))
-    S = tj.jacobian("softmax", x)["x"]
+    S = tj.get_rule("softmax").jacobian(x)["x"]
     u = rng.normal(size=x.shape)
-    np.testing.assert_allclose(tj.vjp(S, u), np.tensordot(u, S.dense(), 2), rtol=1e-12)
-    np.testing.assert_allclose(tj.jvp(S, u), np.tensordot(S.dense(), u, 2), rtol=1e-12)
+    np.testing.assert_allclose(tj.chain_vjp(S, u), np.tensordot(u, S.dense(), 2), rtol=1e-12)
+    np.testing.assert_allclose(tj.chain_jvp(S, u), np.tensordot(S.dense(), u, 2), rtol=1e-12)
 
 
 def test_chain_cost_is_exported():
@@ -480,7 +480,7 @@ def test_plans_never_write_into_the_callers_arrays(rng):
 
 def test_vjp_jvp_return_new_arrays():
     u = np.arange(3.0)
-    for fn in (tj.vjp, tj.jvp):
+    for fn in (tj.chain_vjp, tj.chain_jvp):
         out = fn([tj.Jacobian.identity((3,)), tj.Jacobian.identity((3,))], u)
         np.testing.assert_array_equal(out, u)
         assert not np.shares_memory(out, u)

@@ -137,7 +137,7 @@ def test_rule_blocks_match_finite_differences(case, blocks_match_numeric):
     """Every block D_{x_i} rule(x_1, ..., x_p), shape ans.shape + x_i.shape, equals central differences."""
     rule = tj.get_rule(case.rule)
     args = sample(case)
-    ans, blocks = tj.value_and_jacobian(case.rule, *args, **case.kwargs)
+    ans, blocks = tj.get_rule(case.rule).value_and_jacobian(*args, **case.kwargs)
     numeric = tj.numerical_jacobian(lambda *a: rule(*a, **case.kwargs), *args, names=rule.argnames)
     assert blocks.names == rule.argnames
     np.testing.assert_allclose(ans, numeric.value, rtol=1e-15, atol=0)
@@ -152,8 +152,8 @@ def test_float32_arguments_give_float32_blocks(case):
     factor, such as add or sum, included) keep the arguments' dtype, and agree with float64."""
     args64 = sample(case)
     args32 = [a.astype(np.float32) for a in args64]
-    ans32, blocks32 = tj.value_and_jacobian(case.rule, *args32, **case.kwargs)
-    blocks64 = tj.jacobian(case.rule, *[a.astype(np.float32).astype(np.float64) for a in args64], **case.kwargs)
+    ans32, blocks32 = tj.get_rule(case.rule).value_and_jacobian(*args32, **case.kwargs)
+    blocks64 = tj.get_rule(case.rule).jacobian(*[a.astype(np.float32).astype(np.float64) for a in args64], **case.kwargs)
     assert ans32.dtype == np.float32
     for name in blocks32:
         dense = blocks32[name].dense()
@@ -162,9 +162,12 @@ def test_float32_arguments_give_float32_blocks(case):
 
 
 def test_every_registered_rule_has_a_case():
-    """The table above covers the whole registry (rules registered by tests/doctests excepted)."""
+    """The table above, with the examples declared beside the rules (tests/test_rule_table.py), covers
+    the whole registry (rules registered by tests/doctests excepted)."""
     registered = {name for name in tj.rule_names() if not name.startswith(("doc_", "test_"))}
-    covered = {case.rule for case in CASES}
+    covered = {case.rule for case in CASES} | {
+        name for name in registered if tj.get_rule(name).builtin and tj.get_rule(name).examples is not None
+    }
     assert registered - covered == set(), f"rules without a test case: {sorted(registered - covered)}"
     assert covered - registered == set(), f"cases for unregistered rules: {sorted(covered - registered)}"
 
@@ -192,7 +195,7 @@ def test_maximum_tie_splits_evenly_like_central_differences():
     """d max(x1, x2)/dx1 is 1 where x1 > x2, 1/2 at a tie, 0 where x1 < x2; same for x2."""
     x1 = np.array([1.0, 2.0, -3.0, 0.0])
     x2 = np.array([1.0, 0.0, 5.0, 0.0])
-    blocks = tj.jacobian("maximum", x1, x2)
+    blocks = tj.get_rule("maximum").jacobian(x1, x2)
     np.testing.assert_array_equal(blocks["x1"].dense(), np.diag([0.5, 1.0, 0.0, 0.5]))
     np.testing.assert_array_equal(blocks["x2"].dense(), np.diag([0.5, 0.0, 1.0, 0.5]))
     numeric = tj.numerical_jacobian(np.maximum, x1, x2, names=("x1", "x2"))
@@ -203,7 +206,7 @@ def test_maximum_tie_splits_evenly_like_central_differences():
 def test_maximum_of_an_argument_with_itself():
     """maximum(x, x): each argument gets 1/2, so the total derivative of x -> max(x, x) = x is 1."""
     x = np.array([[0.3, -1.2], [2.0, 0.0]])
-    blocks = tj.jacobian("maximum", x, x)
+    blocks = tj.get_rule("maximum").jacobian(x, x)
     half_identity = 0.5 * np.eye(4).reshape(2, 2, 2, 2)
     np.testing.assert_array_equal(blocks["x1"].dense(), half_identity)
     np.testing.assert_array_equal(blocks["x2"].dense(), half_identity)
@@ -212,7 +215,7 @@ def test_maximum_of_an_argument_with_itself():
 
 def test_relu_derivative_at_zero_is_one_half_like_central_differences():
     x = np.array([0.0, 1.5, -0.7])
-    J = tj.jacobian("relu", x)["x"].dense()
+    J = tj.get_rule("relu").jacobian(x)["x"].dense()
     np.testing.assert_array_equal(J, np.diag([0.5, 1.0, 0.0]))
     numeric = tj.numerical_jacobian(lambda v: np.maximum(v, 0.0), x)["v"].dense()
     np.testing.assert_allclose(J, numeric, atol=1e-12)
@@ -222,7 +225,7 @@ def test_maximum_tie_under_broadcasting():
     """A scalar x2 tied with one entry of x1 gets 1/2 from that entry only."""
     x1 = np.array([1.0, 3.0, -2.0])
     x2 = np.array(1.0)
-    blocks = tj.jacobian("maximum", x1, x2)
+    blocks = tj.get_rule("maximum").jacobian(x1, x2)
     np.testing.assert_array_equal(blocks["x1"].dense(), np.diag([0.5, 1.0, 0.0]))
     np.testing.assert_array_equal(blocks["x2"].dense(), [0.5, 0.0, 1.0])
 
@@ -233,9 +236,9 @@ def test_logit_and_softmax_are_stable_for_large_inputs():
     with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
         warnings.simplefilter("error")
         s = tj.get_rule("logit")(z)
-        Js = tj.jacobian("logit", z)["x"].dense()
+        Js = tj.get_rule("logit").jacobian(z)["x"].dense()
         p = tj.get_rule("softmax")(z)
-        Jp = tj.jacobian("softmax", z)["x"].dense()
+        Jp = tj.get_rule("softmax").jacobian(z)["x"].dense()
     np.testing.assert_allclose(s, [[0.0, 0.5, 1.0], [1.0, 1.0, 0.0]], atol=1e-300)
     assert Js[0, 1, 0, 1] == 0.25 and Js[0, 0, 0, 0] == 0.0 and Js[0, 2, 0, 2] == 0.0
     e = 1 / (1 + np.exp(-1.0))  # softmax of (1e3, 1e3 - 1) in the second row
@@ -262,12 +265,12 @@ def test_rule_values_match_numpy():
 def test_elementwise_jacobians_are_structured_not_dense():
     """Elementwise rules store only a diagonal; d(X@W)/dW stores X (GUIDE section 2)."""
     Z = np.ones((20, 30))
-    J = tj.jacobian("logit", Z)["x"]
+    J = tj.get_rule("logit").jacobian(Z)["x"]
     assert not J.is_dense and J.nbytes <= Z.nbytes
     X, W = np.ones((20, 30)), np.ones((30, 10))
-    JW = tj.jacobian("matmul", X, W)["x2"]
+    JW = tj.get_rule("matmul").jacobian(X, W)["x2"]
     assert not JW.is_dense and JW.nbytes <= X.nbytes
-    Js = tj.jacobian("softmax", Z)["x"]  # s_b delta(b, d) - s_b s_d, row-block-diagonal
+    Js = tj.get_rule("softmax").jacobian(Z)["x"]  # s_b delta(b, d) - s_b s_d, row-block-diagonal
     assert not Js.is_dense and Js.nbytes <= 4 * Z.nbytes < Js.size * 8 // 100
 
 
@@ -276,14 +279,14 @@ def test_elementwise_jacobians_are_structured_not_dense():
 
 def test_argnums_by_position_and_name_and_names_option():
     x1, x2 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
-    full = tj.jacobian("multiply", x1, x2)
-    by_pos = tj.jacobian("multiply", x1, x2, argnums=1)
-    by_neg = tj.jacobian("multiply", x1, x2, argnums=-1)
-    by_name = tj.jacobian("multiply", x1, x2, argnums="x2")
+    full = tj.get_rule("multiply").jacobian(x1, x2)
+    by_pos = tj.get_rule("multiply").jacobian(x1, x2, argnums=1)
+    by_neg = tj.get_rule("multiply").jacobian(x1, x2, argnums=-1)
+    by_name = tj.get_rule("multiply").jacobian(x1, x2, argnums="x2")
     for blocks in (by_pos, by_neg, by_name):
         assert blocks.names == ("x2",)
         np.testing.assert_array_equal(blocks["x2"].dense(), full["x2"].dense())
-    reordered = tj.jacobian("multiply", x1, x2, argnums=("x2", 0))
+    reordered = tj.get_rule("multiply").jacobian(x1, x2, argnums=("x2", 0))
     assert reordered.names == ("x2", "x1")
     renamed = tj.get_rule("multiply").jacobian(x1, x2, names=("u", "v"))
     assert renamed.names == ("u", "v")
@@ -303,9 +306,9 @@ def test_bad_argnums_raise_value_error(argnums, fragment):
 
 def test_wrong_number_of_arguments_and_bad_names():
     with pytest.raises(ValueError, match="takes 2 array argument"):
-        tj.jacobian("add", np.ones(2))
+        tj.get_rule("add").jacobian(np.ones(2))
     with pytest.raises(ValueError, match="distinct names"):
-        tj.jacobian("add", np.ones(2), np.ones(2), names=("a", "a"))
+        tj.get_rule("add").jacobian(np.ones(2), np.ones(2), names=("a", "a"))
 
 
 # ---- Bad input ----------------------------------------------------------------------------
@@ -317,13 +320,13 @@ def test_non_finite_arguments_raise(rule, bad):
     x = np.array([0.5, bad, 1.0])
     args = [x] if tj.get_rule(rule).argnames == ("x",) else [x, np.array([0.5, 0.5, 0.5])]
     with pytest.raises(ValueError, match="non-finite"):
-        tj.jacobian(rule, *args)
+        tj.get_rule(rule).jacobian(*args)
     with pytest.raises(ValueError, match="non-finite"):
         tj.get_rule(rule)(*args)
 
 
 def test_integer_and_boolean_arguments_are_promoted_to_float64():
-    ans, blocks = tj.value_and_jacobian("multiply", np.array([1, 2]), np.array([True, False]))
+    ans, blocks = tj.get_rule("multiply").value_and_jacobian(np.array([1, 2]), np.array([True, False]))
     assert ans.dtype == np.float64
     assert blocks["x1"].dtype == np.float64 and blocks["x2"].dtype == np.float64
     np.testing.assert_array_equal(blocks["x2"].dense(), np.diag([1.0, 2.0]))
@@ -337,27 +340,27 @@ def test_integer_and_boolean_arguments_are_promoted_to_float64():
 )
 def test_unsupported_dtypes_raise_type_error(bad):
     with pytest.raises(TypeError, match="dtype"):
-        tj.jacobian("exp", bad)
+        tj.get_rule("exp").jacobian(bad)
 
 
 @pytest.mark.parametrize("x", [np.array([1.0, 0.0]), np.array([[-1.0, 2.0]])])
 def test_log_of_non_positive_raises(x):
     with pytest.raises(ValueError, match="log"):
-        tj.jacobian("log", x)
+        tj.get_rule("log").jacobian(x)
 
 
 def test_cross_entropy_domain_errors():
     P = np.array([0.2, 0.8])
     for Q in (np.array([0.5, 0.0]), np.array([0.5, -0.1])):
         with pytest.raises(ValueError, match="Q must be > 0"):
-            tj.jacobian("cross_entropy", P, Q)
+            tj.get_rule("cross_entropy").jacobian(P, Q)
     with pytest.raises(ValueError, match=r"\(2,\) and \(3,\)"):
-        tj.jacobian("cross_entropy", P, np.ones(3))
+        tj.get_rule("cross_entropy").jacobian(P, np.ones(3))
 
 
 def test_divide_by_zero_raises():
     with pytest.raises(ValueError, match="divisor"):
-        tj.jacobian("divide", np.ones(2), np.array([1.0, 0.0]))
+        tj.get_rule("divide").jacobian(np.ones(2), np.array([1.0, 0.0]))
 
 
 @pytest.mark.parametrize(
@@ -371,12 +374,12 @@ def test_divide_by_zero_raises():
 def test_affine_with_wrong_shapes_raises(shapes):
     args = [np.ones(s) for s in shapes]
     with pytest.raises(ValueError, match="affine"):
-        tj.jacobian("affine", *args)
+        tj.get_rule("affine").jacobian(*args)
 
 
 def test_matmul_of_a_scalar_raises():
     with pytest.raises(ValueError, match="at least one axis"):
-        tj.jacobian("matmul", np.array(2.0), np.ones(3))
+        tj.get_rule("matmul").jacobian(np.array(2.0), np.ones(3))
 
 
 # ---- The registry -------------------------------------------------------------------------
@@ -403,7 +406,7 @@ def test_user_rule_round_trip(blocks_match_numeric):
     assert rule.argnames == ("x", "y")
     x, y = np.array([0.5, -1.0, 2.0]), np.array([1.5, 2.0, -0.5])
     numeric = tj.numerical_jacobian(cube_times, x, y)
-    blocks_match_numeric(tj.jacobian(name, x, y), numeric, name)
+    blocks_match_numeric(tj.get_rule(name).jacobian(x, y), numeric, name)
 
 
 def test_registering_a_name_twice_raises():
@@ -419,7 +422,7 @@ def test_unknown_rule_lists_the_registered_names():
     with pytest.raises(ValueError, match=r"unknown rule 'no_such_rule'.*'exp'"):
         tj.get_rule("no_such_rule")
     with pytest.raises(ValueError, match="unknown rule"):
-        tj.jacobian("no_such_rule", np.ones(2))
+        tj.get_rule("no_such_rule").jacobian(np.ones(2))
 
 
 def test_registration_argument_errors():
@@ -439,6 +442,6 @@ def test_missing_maker_raises_not_implemented_naming_the_argument():
 
     tj.register_rule(name, scaled, lambda ans, x, k: tj.Jacobian.diagonal(np.broadcast_to(k, x.shape)), None)
     x, k = np.array([1.0, 2.0]), np.array([3.0, 3.0])
-    np.testing.assert_array_equal(tj.jacobian(name, x, k, argnums="x")["x"].dense(), np.diag([3.0, 3.0]))
+    np.testing.assert_array_equal(tj.get_rule(name).jacobian(x, k, argnums="x")["x"].dense(), np.diag([3.0, 3.0]))
     with pytest.raises(NotImplementedError, match=rf"{name}.*argument 'k'"):
-        tj.jacobian(name, x, k)
+        tj.get_rule(name).jacobian(x, k)

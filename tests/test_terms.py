@@ -118,9 +118,9 @@ def test_every_constructor_and_operation_keeps_the_invariant(rng):
         tj.Jacobian.diagonal(x),
         tj.Jacobian.zeros((2,), (3,)),
         tj.Jacobian.from_einsum("ai->ab|ib", x, sizes={"b": 4}),
-        *tj.jacobian("softmax", x).values(),
-        *tj.jacobian("affine", x, rng.normal(size=(3, 4)), rng.normal(size=4)).values(),
-        *tj.jacobian("sum", x, axis=0).values(),
+        *tj.get_rule("softmax").jacobian(x).values(),
+        *tj.get_rule("affine").jacobian(x, rng.normal(size=(3, 4)), rng.normal(size=4)).values(),
+        *tj.get_rule("sum").jacobian(x, axis=0).values(),
     ]
     f32 = tj.Jacobian(rng.normal(size=(3, 3)).astype(np.float32), 1)
     built += [built[3] * 2.0, -built[3], built[3] + built[3], built[3].T, built[2].T @ built[2] @ built[3],
@@ -154,7 +154,7 @@ def test_a_jacobian_does_not_change_when_the_callers_arrays_do(rng):
 
     # A rule keeps a view of X (d(X @ W)/dW = X delta): X itself becomes read-only.
     X, W, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
-    DW = tj.jacobian("affine", X, W, b, argnums="W")["W"]
+    DW = tj.get_rule("affine").jacobian(X, W, b, argnums="W")["W"]
     before = DW.dense()
     with pytest.raises(ValueError, match="read-only"):
         X[:] = 0
@@ -168,7 +168,7 @@ def test_a_jacobian_does_not_change_when_the_callers_arrays_do(rng):
 
 def test_a_copy_stays_writeable_and_integer_input_is_converted_not_frozen(rng):
     X = rng.normal(size=(4, 3))
-    tj.jacobian("affine", X.copy(), rng.normal(size=(3, 2)), np.zeros(2))
+    tj.get_rule("affine").jacobian(X.copy(), rng.normal(size=(3, 2)), np.zeros(2))
     X[:] = 0  # the caller's own array was not the one kept
     n = np.arange(3)
     J = tj.Jacobian.diagonal(n)  # promoted to float64: the kept array is the converted copy
@@ -179,7 +179,7 @@ def test_a_copy_stays_writeable_and_integer_input_is_converted_not_frozen(rng):
 def test_a_rules_value_kept_by_its_jacobian_is_read_only(rng):
     x = rng.normal(size=3)
     for rule in ("exp", "softmax", "tanh"):
-        value, blocks = tj.value_and_jacobian(rule, x)
+        value, blocks = tj.get_rule(rule).value_and_jacobian(x)
         before = blocks["x"].dense()
         kept = any(np.may_share_memory(value, arr) for t in blocks["x"]._terms for arr, _ in t.factors)
         if kept:  # exp and softmax keep their value in the Jacobian: it is frozen
@@ -192,7 +192,7 @@ def test_a_rules_value_kept_by_its_jacobian_is_read_only(rng):
 
 def test_stored_factors_are_read_only(rng):
     X, W, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
-    blocks = tj.jacobian("affine", X, W, b)
+    blocks = tj.get_rule("affine").jacobian(X, W, b)
     for J in [*blocks.values(), tj.chain(tj.Jacobian.diagonal(np.ones(3)), tj.Jacobian(np.ones((3, 3)), 1))]:
         for term in J._terms:
             for arr, _ in term.factors:

@@ -1,13 +1,15 @@
 """The rule table: one entry per operation, one Jacobian maker per array argument.
 
-``tensorjac.rules._registry`` holds the registry (by name and by function object),
-``tensorjac.rules._structure`` the structure helpers, ``tensorjac.rules._builtin`` the
-built-in table, each rule with its example inputs beside it.
+``_registry`` holds the registry (by name and by function object) and the calling
+conventions; ``_structure`` the helpers that write structured Jacobians (linear maps with
+einsum letters, elementwise maps, gathers, reshapes); the table itself is split by kind,
+each rule declared with its example inputs beside it: ``_elementwise``, ``_reductions``,
+``_linalg``, ``_shapes`` (shapes and indexing) and ``_nn`` (tensorjac's own functions).
 """
 
-from . import _builtin  # noqa: F401  (registers the built-in rules)
-from ._builtin import affine, cross_entropy, logit, relu, softmax
-from ._registry import Rule, find_rule, get_rule, jacobian, register_rule, rule_names, value_and_jacobian
+from . import _elementwise, _linalg, _reductions  # noqa: F401  (register the built-in rules)
+from ._nn import affine, cross_entropy, log_softmax, logit, logsumexp, relu, softmax, softplus, traceable
+from ._registry import Rule, find_rule, get_rule, register_rule, rule_names
 
 __all__ = [
     "Rule",
@@ -15,11 +17,13 @@ __all__ = [
     "get_rule",
     "find_rule",
     "rule_names",
-    "jacobian",
-    "value_and_jacobian",
+    "traceable",
     "affine",
     "cross_entropy",
+    "log_softmax",
     "logit",
+    "logsumexp",
     "relu",
     "softmax",
+    "softplus",
 ]

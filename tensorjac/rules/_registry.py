@@ -9,11 +9,22 @@ Jacobian with respect to a broadcast argument is taken against its true shape (s
 missing leading axes sum over the axes they were broadcast along).
 
 A rule may declare example inputs (``examples=``, a function of a numpy random generator
-returning a list of examples), used by ``tensorjac.testing`` to verify it.
+returning a list of examples), used by ``tensorjac.testing`` and the test suite to verify it.
+
+**Tracing.**  ``tensorjac.jacobian(f)`` traces ``f`` and finds the rule of each numpy call by
+the function object (``np.exp``, ``np.add``, ``np.concatenate``, ...): ``fun`` itself and any
+of ``functions=``.  The call's arguments are split into the rule's array arguments and its
+static options by :meth:`Rule.bind`: by default the first ``len(makers)`` parameters of the
+signature of ``fun`` (or the positional arguments of a ufunc) are the arrays and the options
+named in ``static=`` may be given; anything else is refused with a clear error.  A rule may
+give its own ``bind(*args, **kwargs) -> (arrays, options)`` instead (``np.einsum``: the
+subscripts are an option).  A *variadic* rule (``np.concatenate([x, y, ...])``) has one maker,
+called as ``maker(ans, *arrays, argnum=i, **options)`` for each argument.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -22,7 +33,7 @@ from .._jacobian import Jacobian, protect
 from .._validation import as_finite_float_array, select_args
 from ..blocks import Blocks
 
-__all__ = ["Rule", "register_rule", "get_rule", "find_rule", "rule_names", "jacobian", "value_and_jacobian"]
+__all__ = ["Rule", "register_rule", "get_rule", "find_rule", "rule_names"]
 
 
 class Rule:
@@ -40,21 +51,74 @@ class Rule:
         examples: ``examples(rng) -> [example, ...]`` (each a tuple of arrays or a pair
             ``(arrays, kwargs)``), or None.
         builtin: True for the rules that ship with tensorjac.
+        functions: further function objects that find this rule when traced.
+        static: the names of the options a traced call may pass (``axis``, ``keepdims``, ...).
+        variadic: one maker for any number of array arguments (see the module docstring).
     """
 
-    def __init__(self, name, fun, makers, argnames, domain=None, examples=None, builtin=False):
+    def __init__(self, name, fun, makers, argnames, domain=None, examples=None, builtin=False,
+                 functions=(), static=(), bind=None, variadic=False):
         self.name, self.fun, self.makers = name, fun, tuple(makers)
         self.argnames, self.domain = tuple(argnames), domain
         self.examples, self.builtin = examples, builtin
+        self.functions, self.static, self.variadic = tuple(functions), tuple(static), bool(variadic)
+        self._bind = bind
         self.__doc__ = fun.__doc__
 
+    def bind(self, *args, **kwargs) -> tuple[tuple, dict]:
+        """Split a call's arguments into ``(array arguments, static options)`` (see the module docstring)."""
+        if self._bind is not None:
+            return self._bind(*args, **kwargs)
+        n = len(self.argnames)
+        try:
+            signature = inspect.signature(self.fun)
+        except (TypeError, ValueError):  # a ufunc: positional arrays only
+            signature = None
+        if signature is None or isinstance(self.fun, np.ufunc):
+            if len(args) != n:
+                raise TypeError(f"{self.name} takes {n} array argument(s), got {len(args)}")
+            options = dict(kwargs)
+        else:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self.name}: {exc}") from None
+            names = list(signature.parameters)
+            params = bound.arguments
+            if any(names[i] not in params for i in range(n)):
+                raise TypeError(f"{self.name} needs the array argument(s) {names[:n]}")
+            args = tuple(params[names[i]] for i in range(n))
+            options = {k: v for k, v in params.items() if k not in names[:n]}
+            for name in list(options):
+                param = signature.parameters[name]
+                if param.kind is param.VAR_KEYWORD:
+                    options.update(options.pop(name))
+        unsupported = [k for k in options if k not in self.static]
+        if unsupported:
+            allowed = f"; it supports {list(self.static)}" if self.static else ""
+            raise TypeError(f"tensorjac's rule {self.name!r} does not support the option(s) {unsupported}{allowed}")
+        return tuple(args), options
+
+    def arg_names(self, n: int) -> tuple[str, ...]:
+        """Names of ``n`` array arguments (``xs0, xs1, ...`` for a variadic rule)."""
+        if self.variadic:
+            return tuple(f"{self.argnames[0]}{i}" for i in range(n))
+        return self.argnames
+
+    def maker(self, pos: int):
+        """The Jacobian maker of array argument ``pos`` (``None`` if it has none)."""
+        if self.variadic:
+            return functools.partial(self.makers[0], argnum=pos)
+        return self.makers[pos]
+
     def _prepare(self, args):
-        if len(args) != len(self.argnames):
+        if not self.variadic and len(args) != len(self.argnames):
             raise ValueError(
                 f"rule {self.name!r} takes {len(self.argnames)} array argument(s) {list(self.argnames)}, "
                 f"got {len(args)}"
             )
-        arrays = [as_finite_float_array(a, f"{self.name}: argument {n!r}") for a, n in zip(args, self.argnames)]
+        names = self.arg_names(len(args))
+        arrays = [as_finite_float_array(a, f"{self.name}: argument {n!r}") for a, n in zip(args, names)]
         if self.domain is not None:
             self.domain(*arrays)
         return arrays
@@ -74,22 +138,23 @@ class Rule:
         """
         arrays = self._prepare(args)
         ans = np.asarray(self.fun(*arrays, **kwargs))
+        argnames = self.arg_names(len(arrays))
         if names is None:
-            names = self.argnames
-        elif len(names) != len(self.argnames) or len(set(names)) != len(names):
-            raise ValueError(f"names must give {len(self.argnames)} distinct names for {list(self.argnames)}, got {names}")
+            names = argnames
+        elif len(names) != len(argnames) or len(set(names)) != len(names):
+            raise ValueError(f"names must give {len(argnames)} distinct names for {list(argnames)}, got {names}")
         positions = select_args(argnums, tuple(names), f"rule {self.name!r}")
         blocks = {}
         for pos in positions:
-            maker = self.makers[pos]
+            maker = self.maker(pos)
             if maker is None:
-                raise NotImplementedError(f"rule {self.name!r} has no Jacobian for argument {self.argnames[pos]!r}")
+                raise NotImplementedError(f"rule {self.name!r} has no Jacobian for argument {argnames[pos]!r}")
             J = maker(ans, *arrays, **kwargs)
             expected = ans.shape + arrays[pos].shape
             if not isinstance(J, Jacobian) or J.out_shape != ans.shape or J.in_shape != arrays[pos].shape:
                 got = f"a Jacobian of shape {J.shape}" if isinstance(J, Jacobian) else f"a {type(J).__name__}"
                 raise ValueError(
-                    f"rule {self.name!r}: the Jacobian maker for argument {self.argnames[pos]!r} returned {got}; "
+                    f"rule {self.name!r}: the Jacobian maker for argument {argnames[pos]!r} returned {got}; "
                     f"expected a tensorjac.Jacobian with out_shape {ans.shape} (the value's shape) and in_shape "
                     f"{arrays[pos].shape} (the argument's shape), i.e. shape {expected}"
                 )
@@ -114,19 +179,29 @@ def _add(rule: Rule) -> Rule:
     if rule.name in _BY_NAME:
         raise ValueError(f"a rule named {rule.name!r} is already registered")
     _BY_NAME[rule.name] = rule
-    try:
-        _BY_FUNCTION.setdefault(rule.fun, rule)
-    except TypeError:  # an unhashable callable is found by name only
-        pass
+    for fun in (rule.fun, *rule.functions):
+        try:
+            _BY_FUNCTION.setdefault(fun, rule)
+        except TypeError:  # an unhashable callable is found by name only
+            pass
     return rule
 
 
-def define(name, fun, *makers, argnames=None, domain=None, examples=None, builtin=False) -> Rule:
+def define(name, fun, *makers, argnames=None, domain=None, examples=None, builtin=False, functions=(),
+           static=(), bind=None, variadic=False) -> Rule:
     """Build and register a :class:`Rule` (see :func:`register_rule`)."""
     if not callable(fun):
         raise ValueError(f"rule {name!r}: fun must be callable, got {type(fun).__name__}")
     if not makers:
         raise ValueError(f"rule {name!r} needs one Jacobian maker per array argument")
+    for pos, maker in enumerate(makers):
+        if maker is not None and not callable(maker):
+            raise ValueError(f"rule {name!r}: maker {pos} must be callable or None, got {type(maker).__name__}")
+    if variadic:
+        if len(makers) != 1:
+            raise ValueError(f"variadic rule {name!r} takes exactly one maker (called with argnum=i)")
+        argnames = tuple(argnames or ("xs",))
+        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True))
     if argnames is None:
         params = list(inspect.signature(fun).parameters)
         if len(params) < len(makers):
@@ -134,10 +209,11 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         argnames = params[: len(makers)]
     if len(argnames) != len(makers):
         raise ValueError(f"rule {name!r}: {len(argnames)} argnames for {len(makers)} makers")
-    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin))
+    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind))
 
 
-def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=None) -> Rule:
+def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=None, functions=(), static=(),
+                  bind=None, variadic=False) -> Rule:
     """Register an operation and its Jacobian makers (the analogue of a custom autograd Function).
 
     The rule is found by its name and by ``fun`` itself (``get_rule(fun)``).
@@ -151,18 +227,23 @@ def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=
         domain: optional ``domain(*arrays)`` raising ``ValueError`` outside the rule's domain.
         examples: optional ``examples(rng) -> [example, ...]``: inputs for the verification
             table (each a tuple of arrays, or ``(arrays, kwargs)``).
+        functions: further function objects that find this rule when ``f`` is traced.
+        static: names of the non-array options a call may pass (``axis``, ...).
+        bind: ``bind(*args, **kwargs) -> (arrays, options)`` for an unusual signature.
+        variadic: one maker for any number of arrays, called with ``argnum=i``.
 
     >>> import numpy as np, tensorjac as tj
     >>> def cube(x):
     ...     return x ** 3
     >>> rule = tj.register_rule("doc_cube", cube, lambda ans, x: tj.Jacobian.diagonal(3 * x ** 2))
-    >>> tj.jacobian("doc_cube", np.array([1.0, 2.0]))["x"].dense()
+    >>> tj.get_rule("doc_cube").jacobian(np.array([1.0, 2.0]))["x"].dense()
     array([[ 3.,  0.],
            [ 0., 12.]])
     >>> tj.get_rule(cube) is rule
     True
     """
-    return define(name, fun, *makers, argnames=argnames, domain=domain, examples=examples)
+    return define(name, fun, *makers, argnames=argnames, domain=domain, examples=examples, functions=functions,
+                  static=static, bind=bind, variadic=variadic)
 
 
 def find_rule(key) -> Rule | None:
@@ -193,19 +274,3 @@ def get_rule(key) -> Rule:
 def rule_names() -> list[str]:
     """Names of all registered rules, in registration order."""
     return list(_BY_NAME)
-
-
-def jacobian(rule, *args, argnums=None, names=None, **kwargs) -> Blocks:
-    """The Jacobian blocks of a registered rule at ``args``.
-
-    >>> import numpy as np, tensorjac as tj
-    >>> J = tj.jacobian("logit", np.zeros((2, 3)))["x"]
-    >>> J.shape, float(J.dense()[0, 0, 0, 0])
-    ((2, 3, 2, 3), 0.25)
-    """
-    return get_rule(rule).jacobian(*args, argnums=argnums, names=names, **kwargs)
-
-
-def value_and_jacobian(rule, *args, argnums=None, names=None, **kwargs) -> tuple[np.ndarray, Blocks]:
-    """The value of a registered rule at ``args`` and its Jacobian blocks."""
-    return get_rule(rule).value_and_jacobian(*args, argnums=argnums, names=names, **kwargs)

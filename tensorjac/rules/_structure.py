@@ -6,13 +6,15 @@ finiteness pass; the registry makes the arguments and value that the result keep
 
 from __future__ import annotations
 
+import math
 import string
 
 import numpy as np
 
 from .._jacobian import Jacobian, structured
 
-__all__ = ["LETTERS", "linear", "aligned", "elementwise"]
+__all__ = ["LETTERS", "linear", "aligned", "elementwise", "normalize_axes", "zeros", "gather_flat", "embed_flat",
+           "reshaped"]
 
 LETTERS = string.ascii_letters
 
@@ -28,7 +30,9 @@ def linear(out_shape, out_letters, arg_shape, arg_letters, factors=(), dtype=Non
     sizes = dict(zip(out_letters, out_shape))
     for shape, letters in [(arg_shape, arg_letters)] + [(np.shape(f), l) for f, l in factors]:
         for size, letter in zip(shape, letters):
-            sizes[letter] = max(sizes.get(letter, 1), size)
+            known = sizes.get(letter)
+            if known is None or (known == 1 and size != 1 and letter not in out_letters):
+                sizes[letter] = size  # a size-1 axis broadcasts to the other size (0 included)
     spare = iter(c for c in LETTERS if c not in sizes)
     in_letters = ""
     for size, letter in zip(arg_shape, arg_letters):
@@ -55,3 +59,87 @@ def elementwise(ans, x, deriv=None) -> Jacobian:
     out = LETTERS[: ans.ndim]
     factors = [] if deriv is None else [(np.asarray(deriv, dtype=ans.dtype), aligned(np.ndim(deriv), out))]
     return linear(ans.shape, out, x.shape, aligned(x.ndim, out), factors, dtype=ans.dtype)
+
+
+def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
+    """``axis`` (None, an int or a tuple of ints) as sorted non-negative axes of an array of ``ndim`` axes.
+
+    Raises numpy's ``AxisError`` (a ``ValueError``) naming the axis and the rank, or
+    ``TypeError`` for a non-integer axis.
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{what}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(f"{what}: axis {a} is out of bounds for an array of {ndim} dimension(s)")
+        a = int(a) % ndim
+        if a in axes:
+            raise ValueError(f"{what}: axis {a} is repeated in axis={axis!r}")
+        axes.append(a)
+    return tuple(sorted(axes))
+
+
+def zeros(ans, x) -> Jacobian:
+    """The zero Jacobian of ``ans`` with respect to ``x`` (nothing stored)."""
+    return Jacobian.zeros(ans.shape, np.shape(x), dtype=ans.dtype)
+
+
+def _flat_factors(out_shape, in_shape, gather, out_side_is_a: bool, dtype) -> Jacobian:
+    """One term: Reshape(out -> flat) , Gather , Reshape(flat -> in), with the letters wired."""
+    from .._index_factors import Reshape
+
+    out_letters = LETTERS[: len(out_shape)]
+    in_letters = LETTERS[len(out_shape): len(out_shape) + len(in_shape)]
+    p, q = "Y", "Z"  # the flat output and input positions
+    a, b = (p, q) if out_side_is_a else (q, p)
+    factors, subs = [gather], [a + b]
+    factors.insert(0, Reshape(out_shape, (math.prod(out_shape),)))
+    subs.insert(0, out_letters + p)
+    factors.append(Reshape((math.prod(in_shape),), in_shape))
+    subs.append(q + in_letters)
+    return structured(f"{','.join(subs)}->{out_letters}|{in_letters}", *factors, dtype=dtype)
+
+
+def gather_flat(ans, x, flat_index) -> Jacobian:
+    """Jacobian of ``ans = x.flat[flat_index]`` (``flat_index`` of ``ans``'s shape): O(ans.size) integers.
+
+    Indexing, ``take``, slices, ``diagonal``, ``flip``, ``roll``, ``tile``, ``repeat``: every
+    output entry is one input entry.  Indices may repeat (``repeat``, ``x[[0, 0]]``): the
+    contributions add up.
+    """
+    from .._index_factors import Gather
+
+    flat_index = np.asarray(flat_index)
+    if flat_index.shape != ans.shape:
+        raise ValueError(f"gather_flat: the index has shape {flat_index.shape}, the result {ans.shape}")
+    gather = Gather(flat_index.reshape(-1), x.size)
+    return _flat_factors(ans.shape, x.shape, gather, True, ans.dtype)
+
+
+def embed_flat(ans, x, flat_target) -> Jacobian:
+    """Jacobian of an ``ans`` whose entry ``flat_target[i]`` is ``x.flat[i]`` (the others do not depend on ``x``).
+
+    ``concatenate``, ``stack``, ``diag`` of a vector: every input entry lands in one output entry
+    (distinct ones).  Stores O(x.size) integers.
+    """
+    from .._index_factors import Gather
+
+    flat_target = np.asarray(flat_target)
+    if flat_target.shape != x.shape:
+        raise ValueError(f"embed_flat: the targets have shape {flat_target.shape}, the argument {x.shape}")
+    gather = Gather(flat_target.reshape(-1), ans.size)
+    return _flat_factors(ans.shape, x.shape, gather, False, ans.dtype)
+
+
+def reshaped(ans, x) -> Jacobian:
+    """Jacobian of ``ans = x.reshape(ans.shape)`` (row-major): nothing stored."""
+    from .._index_factors import Reshape
+
+    out_letters = LETTERS[: ans.ndim]
+    in_letters = LETTERS[ans.ndim: ans.ndim + x.ndim]
+    return structured(f"{out_letters}{in_letters}->{out_letters}|{in_letters}", Reshape(ans.shape, x.shape),
+                      dtype=ans.dtype)
