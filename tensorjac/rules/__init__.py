@@ -9,7 +9,7 @@ each rule declared with its example inputs beside it: ``_elementwise``, ``_reduc
 
 from . import _elementwise, _linalg, _reductions  # noqa: F401  (register the built-in rules)
 from ._nn import affine, cross_entropy, log_softmax, logit, logsumexp, relu, softmax, softplus, traceable
-from ._registry import Rule, find_rule, get_rule, register_rule, rule_names
+from ._registry import Rule, find_composite, find_rule, get_rule, register_composite, register_rule, rule_names
 
 __all__ = [
     "Rule",
@@ -17,6 +17,8 @@ __all__ = [
     "get_rule",
     "find_rule",
     "rule_names",
+    "register_composite",
+    "find_composite",
     "traceable",
     "affine",
     "cross_entropy",

@@ -33,7 +33,7 @@ from .._jacobian import Jacobian, protect
 from .._validation import as_finite_float_array, select_args
 from ..blocks import Blocks
 
-__all__ = ["Rule", "register_rule", "get_rule", "find_rule", "rule_names"]
+__all__ = ["Rule", "register_rule", "get_rule", "find_rule", "rule_names", "register_composite", "find_composite"]
 
 
 class Rule:
@@ -171,6 +171,31 @@ class Rule:
 
 _BY_NAME: dict[str, Rule] = {}
 _BY_FUNCTION: dict[object, Rule] = {}
+_COMPOSITES: dict[object, object] = {}
+
+
+def register_composite(func, impl) -> None:
+    """Trace ``func`` through ``impl``: a Python function of the same arguments written with other
+    traceable operations, for functions with several results (``np.split``) or that are best seen
+    as a composition.  Its pieces are recorded as equations of their own.
+
+    >>> import numpy as np, tensorjac as tj
+    >>> from tensorjac.rules import register_composite
+    >>> def halves(x):
+    ...     return x[: len(x) // 2], x[len(x) // 2:]
+    >>> register_composite(halves, halves)
+    """
+    if not callable(impl):
+        raise ValueError(f"register_composite: impl must be callable, got {type(impl).__name__}")
+    _COMPOSITES[func] = impl
+
+
+def find_composite(func):
+    """The implementation registered for ``func`` with :func:`register_composite`, or None."""
+    try:
+        return _COMPOSITES.get(func)
+    except TypeError:
+        return None
 
 
 def _add(rule: Rule) -> Rule:

@@ -25,7 +25,8 @@ import operator
 import numpy as np
 
 from .._validation import as_finite_float_array
-from ..rules import find_rule
+from ..rules import find_composite, find_rule
+from ..rules._registry import define
 
 __all__ = ["Traced", "Trace", "Var", "Equation", "TracingError", "NoRuleError", "is_traced"]
 
@@ -136,6 +137,9 @@ class Trace:
             return self._apply_constant(func, args, kwargs, flat)
         rule = find_rule(func)
         if rule is None:
+            composite = find_composite(func)
+            if composite is not None:
+                return composite(*args, **kwargs)
             raise NoRuleError(
                 f"tensorjac has no rule for {_fun_name(func)}, called on a value being differentiated. "
                 f"Register one with tensorjac.register_rule(name, {_fun_name(func)}, maker, ...): each maker "
@@ -470,7 +474,19 @@ class Traced:
 
 
 def _astype(x, dtype):
-    return x.astype(dtype)
+    """``x.astype(dtype)`` between float32 and float64 (a traced value's ``astype``)."""
+    return np.asarray(x).astype(dtype)
+
+
+def _astype_jac(ans, x, dtype):
+    from ..rules._structure import elementwise
+
+    return elementwise(ans, x)
+
+
+define("astype", _astype, _astype_jac, argnames=("x",), static=("dtype",), builtin=True,
+       examples=lambda rng: [((rng.standard_normal(3),), {"dtype": np.float64}),
+                             ((rng.standard_normal((2, 0)),), {"dtype": np.float64})])
 
 
 def make_input(trace: Trace, value, argnum: int, name: str) -> Traced:
