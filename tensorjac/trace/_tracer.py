@@ -26,7 +26,7 @@ import numpy as np
 
 from .._validation import as_finite_float_array
 from ..rules import find_composite, find_rule
-from ..rules._registry import define
+from ..rules import astype as _astype
 
 __all__ = ["Traced", "Trace", "Var", "Equation", "TracingError", "NoRuleError", "is_traced"]
 
@@ -469,24 +469,8 @@ class Traced:
         if dtype == self.dtype:
             return self
         if dtype.kind == "f" and dtype.itemsize >= 4:
-            return self._trace.apply(_astype, (self,), {"dtype": dtype})
+            return _astype(self, dtype)
         raise TracingError(f"astype({dtype}) on a traced value: tensorjac differentiates float32/float64 only")
-
-
-def _astype(x, dtype):
-    """``x.astype(dtype)`` between float32 and float64 (a traced value's ``astype``)."""
-    return np.asarray(x).astype(dtype)
-
-
-def _astype_jac(ans, x, dtype):
-    from ..rules._structure import elementwise
-
-    return elementwise(ans, x)
-
-
-define("astype", _astype, _astype_jac, argnames=("x",), static=("dtype",), builtin=True,
-       examples=lambda rng: [((rng.standard_normal(3),), {"dtype": np.float64}),
-                             ((rng.standard_normal((2, 0)),), {"dtype": np.float64})])
 
 
 def make_input(trace: Trace, value, argnum: int, name: str) -> Traced:
