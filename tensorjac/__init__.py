@@ -24,7 +24,18 @@ from .rules import (
     softmax,
     softplus,
 )
-from .trace import NoRuleError, TracingError, grad, jacobian, jvp, value_and_grad, value_and_jacobian, vjp
+from .trace import (
+    NoRuleError,
+    Program,
+    TracingError,
+    grad,
+    jacobian,
+    jvp,
+    make_program,
+    value_and_grad,
+    value_and_jacobian,
+    vjp,
+)
 
 __version__ = "0.1.0"
 
@@ -36,6 +47,8 @@ __all__ = [
     "value_and_grad",
     "vjp",
     "jvp",
+    "make_program",
+    "Program",
     "TracingError",
     "NoRuleError",
     # tensorjac's own functions, traceable

@@ -35,6 +35,16 @@ from .ordering import (
 __all__ = ["contract", "chain", "chain_cost", "chain_vjp", "chain_jvp"]
 
 
+def check_links(js, what="chain") -> None:
+    """Raise ``ValueError`` naming both shapes where ``js[k].in_shape != js[k + 1].out_shape``."""
+    for pos, (left, right) in enumerate(zip(js, js[1:])):
+        if left.in_shape != right.out_shape:
+            raise ValueError(
+                f"{what}: factor {pos} has in_shape {left.in_shape} but factor {pos + 1} has "
+                f"out_shape {right.out_shape}"
+            )
+
+
 # ---- Plain arrays ----------------------------------------------------------------------------
 
 
@@ -244,7 +254,7 @@ def _route(items, axes, what):
         )
     if axes is not None:
         raise ValueError(f"{what}: axes is for chains of plain arrays; Jacobians know their out and in axes")
-    JM.check_links(items, what)
+    check_links(items, what)
     return ("one" if len(items) == 1 else "jacobians"), None
 
 
@@ -346,7 +356,7 @@ def _as_chain(J, what: str) -> list[Jacobian]:
     for pos, j in enumerate(js):
         if not isinstance(j, Jacobian):
             raise ValueError(f"{what}: factor {pos} is a {type(j).__name__}, not a tensorjac.Jacobian")
-    JM.check_links(js, what)
+    check_links(js, what)
     return js
 
 

@@ -26,18 +26,16 @@ raises numpy's "assignment destination is read-only"; pass a copy to keep a writ
 from __future__ import annotations
 
 import math
-import re
 import string
 
 import numpy as np
 
-from . import _budget
+from . import _budget, _plans
 from . import _terms as T
 from ._validation import as_finite_float_array, as_float_array
 
-__all__ = ["Jacobian", "structured", "protect", "from_owned_dense", "matrix_views", "product", "finish", "pull", "push", "check_links"]
+__all__ = ["Jacobian", "structured", "protect", "from_owned_dense", "matrix_views", "product", "finish", "pull", "push"]
 
-_SPEC = re.compile(r"^\s*([A-Za-z,\s]*)->\s*([A-Za-z\s]*)\|\s*([A-Za-z\s]*)$")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -350,49 +348,28 @@ class Jacobian:
 
 
 def _from_spec(spec, factors, sizes, dtype, *, check_finite) -> Jacobian:
-    match = _SPEC.match(spec) if isinstance(spec, str) else None
-    if not match:
-        raise ValueError(f"bad Jacobian spec {spec!r}: expected 'factor,letters->out|in', e.g. 'ai->ab|ib'")
-    factor_part, out_part, in_part = (re.sub(r"\s", "", part) for part in match.groups())
-    # "" is no factor, or one 0-d factor: the number of factors given decides.
-    factor_subs = factor_part.split(",") if (factor_part or factors) else []
-    if len(factor_subs) != len(factors):
-        raise ValueError(f"spec {spec!r} names {len(factor_subs)} factor(s) but {len(factors)} were given")
-    for part, what in ((out_part, "output"), (in_part, "input")):
-        if len(set(part)) != len(part):
-            raise ValueError(f"spec {spec!r} repeats a letter among the {what} letters {part!r}")
-    letter_sizes = dict(sizes or {})
     arrays = []
-    for pos, (sub, factor) in enumerate(zip(factor_subs, factors)):
-        what = f"factor {pos} of {spec!r}"
+    for pos, factor in enumerate(factors):
         if T.is_index(factor):
-            arr = factor
-        else:
-            arr = as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what)
-        if arr.ndim != len(sub) or len(set(sub)) != len(sub):
-            raise ValueError(
-                f"factor {pos} of spec {spec!r} has shape {arr.shape} but letters {sub!r} "
-                "(one distinct letter per axis is required)"
-            )
-        for letter, size in zip(sub, arr.shape):
-            if letter_sizes.setdefault(letter, size) != size:
-                raise ValueError(
-                    f"letter {letter!r} of spec {spec!r} has size {letter_sizes[letter]} and {size} "
-                    f"(factor {pos} has shape {arr.shape})"
-                )
-        arrays.append(arr)
-    missing = [c for c in out_part + in_part if c not in letter_sizes]
-    if missing:
-        raise ValueError(f"spec {spec!r}: give the sizes of letters {missing} with sizes={{...}}")
+            arrays.append(factor)
+            continue
+        what = f"factor {pos} of {spec!r}"
+        arrays.append(as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what))
+    n, factor_idx, out_idx, in_idx, out_shape, in_shape = T.parse_spec(
+        spec, tuple(arr.shape for arr in arrays), tuple(sorted(sizes.items())) if sizes else ()
+    )
     floats = [arr for arr in arrays if not T.is_index(arr)]
     dtype = (np.result_type(*floats) if floats else np.dtype(np.float64)) if dtype is None else _float_dtype(dtype)
-    arrays = [arr if T.is_index(arr) else T.freeze(arr if arr.dtype == dtype else arr.astype(dtype)) for arr in arrays]
-    labels = {c: T.fresh_label() for c in letter_sizes}
-    term = T.Term(
-        tuple((arr, tuple(labels[c] for c in sub)) for arr, sub in zip(arrays, factor_subs)),
-        (tuple(labels[c] for c in out_part), tuple(labels[c] for c in in_part)),
+    labels = T.fresh_labels(n)
+    term = T.make_term(
+        tuple(
+            (arr if T.is_index(arr) else T.freeze(arr if arr.dtype == dtype else arr.astype(dtype)),
+             tuple(labels[k] for k in idx))
+            for arr, idx in zip(arrays, factor_idx)
+        ),
+        (tuple(labels[k] for k in out_idx), tuple(labels[k] for k in in_idx)),
     )
-    return Jacobian._new(tuple(letter_sizes[c] for c in out_part), tuple(letter_sizes[c] for c in in_part), [term], dtype)
+    return Jacobian._new(out_shape, in_shape, (term,), dtype)
 
 
 def structured(spec: str, *factors, sizes=None, dtype=None) -> Jacobian:
@@ -466,16 +443,6 @@ def _wrap(x, out_ndim: int, role: str, middle_shape: tuple) -> Jacobian:
 # ---- Products ------------------------------------------------------------------------------
 
 
-def check_links(js, what="chain") -> None:
-    """Raise ``ValueError`` naming both shapes where ``js[k].in_shape != js[k + 1].out_shape``."""
-    for pos, (left, right) in enumerate(zip(js, js[1:])):
-        if left.in_shape != right.out_shape:
-            raise ValueError(
-                f"{what}: factor {pos} has in_shape {left.in_shape} but factor {pos + 1} has "
-                f"out_shape {right.out_shape}"
-            )
-
-
 def product(DF: Jacobian, DG: Jacobian, compact: bool = True) -> Jacobian:
     """The chain rule ``c(DF, DG)``; ``compact=False`` keeps every term lazy (a chain's product)."""
     if DF.in_shape != DG.out_shape:
@@ -547,11 +514,16 @@ def pull(u: np.ndarray, J: Jacobian) -> np.ndarray:
     """One backpropagation step: ``c(u, J)`` for a dense cotangent ``u`` of ``J.out_shape``."""
     dtype = np.result_type(u.dtype, J.dtype)
     result = None
+    dry = _plans.active_record() is not None
     for term in J._terms:
-        sizes = T.label_sizes(term, J._shapes())
-        part = T.einsum(((u, term.groups[0]),) + term.factors, term.groups[1], sizes, dtype)
+        part = None if dry else T.pull_elementwise(u, term)
+        if part is None:
+            sizes = T.label_sizes(term, J._shapes())
+            part = T.einsum(((u, term.groups[0]),) + term.factors, term.groups[1], sizes, dtype)
         result = part if result is None else result + part
-    return np.zeros(J.in_shape, dtype=dtype) if result is None else result
+    if result is None:
+        return np.zeros(J.in_shape, dtype=dtype)
+    return result if result.dtype == dtype else result.astype(dtype)
 
 
 def push(J: Jacobian, v: np.ndarray) -> np.ndarray:

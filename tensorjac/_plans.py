@@ -33,17 +33,23 @@ from .ordering import bracketing_steps, optimal_bracketing
 
 
 class CostRecord:
-    """Flops and largest intermediate (entries) of the contractions seen during a dry run."""
+    """Flops and largest intermediate (entries) of the contractions seen during a dry run.
 
-    __slots__ = ("flops", "largest")
+    ``steps`` lists each contraction as ``(what, flops, largest)``: its einsum equation with
+    operand shapes, or a word for other work (``"add"``, ``"gather"``).
+    """
+
+    __slots__ = ("flops", "largest", "steps")
 
     def __init__(self):
         self.flops = 0
         self.largest = 0
+        self.steps = []
 
-    def add(self, flops: int, largest: int) -> None:
+    def add(self, flops: int, largest: int, what: str = "") -> None:
         self.flops += int(flops)
         self.largest = max(self.largest, int(largest))
+        self.steps.append((what, int(flops), int(largest)))
 
 
 _RECORD: contextvars.ContextVar = contextvars.ContextVar("tensorjac_cost_record", default=None)

@@ -46,9 +46,11 @@ Set the environment variable ``TENSORJAC_CHECK_INVARIANTS=1`` (or call
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -144,6 +146,52 @@ def make_term(factors, groups) -> Term:
     return _tuple_new(Term, (factors, groups))
 
 
+_SPEC = re.compile(r"^\s*([A-Za-z,\s]*)->\s*([A-Za-z\s]*)\|\s*([A-Za-z\s]*)$")
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_spec(spec, shapes, sizes):
+    """The template of a spec for factors of these shapes: ``(number of labels, label positions of
+    each factor, of the output and of the input, out_shape, in_shape)`` (cached: rules build the
+    same structure at every call)."""
+    match = _SPEC.match(spec) if isinstance(spec, str) else None
+    if not match:
+        raise ValueError(f"bad Jacobian spec {spec!r}: expected 'factor,letters->out|in', e.g. 'ai->ab|ib'")
+    factor_part, out_part, in_part = (re.sub(r"\s", "", part) for part in match.groups())
+    # "" is no factor, or one 0-d factor: the number of factors given decides.
+    factor_subs = factor_part.split(",") if (factor_part or shapes) else []
+    if len(factor_subs) != len(shapes):
+        raise ValueError(f"spec {spec!r} names {len(factor_subs)} factor(s) but {len(shapes)} were given")
+    for part, what in ((out_part, "output"), (in_part, "input")):
+        if len(set(part)) != len(part):
+            raise ValueError(f"spec {spec!r} repeats a letter among the {what} letters {part!r}")
+    letter_sizes = dict(sizes)
+    for pos, (sub, shape) in enumerate(zip(factor_subs, shapes)):
+        if len(shape) != len(sub) or len(set(sub)) != len(sub):
+            raise ValueError(
+                f"factor {pos} of spec {spec!r} has shape {shape} but letters {sub!r} "
+                "(one distinct letter per axis is required)"
+            )
+        for letter, size in zip(sub, shape):
+            if letter_sizes.setdefault(letter, size) != size:
+                raise ValueError(
+                    f"letter {letter!r} of spec {spec!r} has size {letter_sizes[letter]} and {size} "
+                    f"(factor {pos} has shape {shape})"
+                )
+    missing = [c for c in out_part + in_part if c not in letter_sizes]
+    if missing:
+        raise ValueError(f"spec {spec!r}: give the sizes of letters {missing} with sizes={{...}}")
+    index = {c: k for k, c in enumerate(letter_sizes)}
+    return (
+        len(index),
+        tuple(tuple(index[c] for c in sub) for sub in factor_subs),
+        tuple(index[c] for c in out_part),
+        tuple(index[c] for c in in_part),
+        tuple(letter_sizes[c] for c in out_part),
+        tuple(letter_sizes[c] for c in in_part),
+    )
+
+
 def label_sizes(term: Term, shapes) -> dict[int, int]:
     """The size of every label of ``term``, for a tensor with these group shapes."""
     sizes = {}
@@ -191,7 +239,7 @@ def einsum(factors, output: Labels, sizes: dict[int, int], dtype) -> np.ndarray:
     if any(isinstance(arr, IndexFactor) for arr, _ in factors):
         factors, out, post = eliminate(factors, out, dtype, dry=record is not None)
         if record is not None:
-            record.add(sum(arr.size for arr, _ in factors), 0)
+            record.add(sum(arr.size for arr, _ in factors), 0, "gather/reshape of index factors")
     symbols: dict[int, str] = {}
     subscripts = []
     for _, labs in factors:
@@ -207,7 +255,7 @@ def einsum(factors, output: Labels, sizes: dict[int, int], dtype) -> np.ndarray:
         eq = ",".join(subscripts) + "->" + "".join(symbols[lab] for lab in present)
         planned = _plans.plan(eq, tuple(arr.shape for arr, _ in factors))
         if record is not None:
-            record.add(planned.flops, planned.largest)
+            record.add(planned.flops, planned.largest, f"{eq}  {' '.join(str(arr.shape) for arr, _ in factors)}")
             return _plans.placeholder([sizes[lab] for lab in final], dtype)
         result = planned(*(arr for arr, _ in factors))
         if type(result) is not np.ndarray or result.dtype != dtype:  # a 0-d product is a numpy scalar
@@ -280,7 +328,7 @@ def merge(terms: list[Term]) -> list[Term]:
             pos = merged[key]
             prev_arr, prev_labs = result[pos].factors[0]
             if record is not None:  # dry run: count the addition, keep the placeholder
-                record.add(arr.size, arr.size)
+                record.add(arr.size, arr.size, f"add {arr.shape}")
                 continue
             result[pos] = result[pos]._replace(factors=((freeze(prev_arr + arr), prev_labs),))
         else:
@@ -322,6 +370,30 @@ def product(A: Term, a: int, B: Term, b: int, link_shape, dtype) -> Term:
     if scale != 1:
         factors = factors + (scalar(scale, dtype),)
     return Term(factors, groups)
+
+
+def pull_elementwise(u, term: Term):
+    """``c(u, term)`` without a contraction plan for the commonest term of a backward pass: at most
+    one factor carrying exactly the output labels (a diagonal, a broadcast), input labels among
+    them in order.  Returns None when the term is not of that kind."""
+    out_labels, in_labels = term.groups
+    if len(term.factors) > 1:
+        return None
+    if term.factors:
+        arr, labs = term.factors[0]
+        if labs != out_labels or type(arr) is not np.ndarray:
+            return None
+    axes, k = [], 0
+    for ax, lab in enumerate(out_labels):
+        if k < len(in_labels) and in_labels[k] == lab:
+            k += 1
+        else:
+            axes.append(ax)
+    if k != len(in_labels):
+        return None
+    prod = u * term.factors[0][0] if term.factors else u
+    return prod.sum(axis=tuple(axes)) if axes else prod
+
 
 
 def check(term: Term, shapes, dtype, where: str = "term") -> None:

@@ -70,10 +70,7 @@ class Rule:
         if self._bind is not None:
             return self._bind(*args, **kwargs)
         n = len(self.argnames)
-        try:
-            signature = inspect.signature(self.fun)
-        except (TypeError, ValueError):  # a ufunc: positional arrays only
-            signature = None
+        signature = _signature(self.fun)
         if signature is None or isinstance(self.fun, np.ufunc):
             if len(args) != n:
                 raise TypeError(f"{self.name} takes {n} array argument(s), got {len(args)}")
@@ -167,6 +164,17 @@ class Rule:
 
     def __repr__(self):
         return f"Rule({self.name!r}, args={list(self.argnames)})"
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(fun):
+    """``inspect.signature(fun)``, or None for a ufunc or a builtin without one (cached)."""
+    if isinstance(fun, np.ufunc):
+        return None
+    try:
+        return inspect.signature(fun)
+    except (TypeError, ValueError):
+        return None
 
 
 _BY_NAME: dict[str, Rule] = {}

@@ -6,7 +6,8 @@ tangents (forward mode); ``_transforms`` holds the JAX-shaped public functions.
 """
 
 from ._tracer import NoRuleError, Traced, TracingError
+from ._program import Program, make_program
 from ._transforms import grad, jacobian, jvp, value_and_grad, value_and_jacobian, vjp
 
-__all__ = ["jacobian", "value_and_jacobian", "grad", "value_and_grad", "vjp", "jvp", "Traced", "TracingError",
+__all__ = ["make_program", "Program", "jacobian", "value_and_jacobian", "grad", "value_and_grad", "vjp", "jvp", "Traced", "TracingError",
            "NoRuleError"]

@@ -30,7 +30,7 @@ from .. import _plans
 from .._chains import _chain_structured
 from .._jacobian import Jacobian
 
-__all__ = ["Graph", "pullback", "pushforward", "accumulate", "ORDER_CHOICES", "elimination_costs"]
+__all__ = ["Graph", "pullback", "pullback_all", "pushforward", "accumulate", "ORDER_CHOICES", "elimination_costs"]
 
 ORDER_CHOICES = ("optimal", "forward", "reverse")
 
@@ -83,16 +83,30 @@ def _structure(J: Jacobian) -> tuple:
 # ---- Cotangents and tangents ------------------------------------------------------------------
 
 
-def pullback(graph: Graph, cotangent: np.ndarray) -> list[np.ndarray]:
-    """The gradient of ``<cotangent, output>`` with respect to each input (backpropagation)."""
+def _backprop(graph: Graph, cotangent: np.ndarray, keep: bool) -> dict:
     ct = {graph.output.id: cotangent}
+    done = {}
     for eq in reversed(graph.equations):
         g = ct.pop(eq.out.id, None)
         if g is None:
             continue
+        if keep:
+            done[eq.out.id] = g
         for var, J in eq.edges():
             part = JM.pull(g, J)
             ct[var.id] = part if var.id not in ct else ct[var.id] + part
+    ct.update(done)
+    return ct
+
+
+def pullback_all(graph: Graph, cotangent: np.ndarray) -> dict:
+    """``{var id: gradient}`` of every value on a path to the output (for pictures)."""
+    return _backprop(graph, cotangent, keep=True)
+
+
+def pullback(graph: Graph, cotangent: np.ndarray) -> list[np.ndarray]:
+    """The gradient of ``<cotangent, output>`` with respect to each input (backpropagation)."""
+    ct = _backprop(graph, cotangent, keep=False)
     grads = []
     for var in graph.inputs:
         g = ct.get(var.id)
