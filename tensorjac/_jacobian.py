@@ -34,7 +34,7 @@ from . import _budget, _plans
 from . import _terms as T
 from ._validation import as_finite_float_array, as_float_array
 
-__all__ = ["Jacobian", "structured", "protect", "from_owned_dense", "matrix_views", "product", "finish", "pull", "push"]
+__all__ = ["Jacobian", "structured", "from_template", "protect", "from_owned_dense", "matrix_views", "product", "finish", "pull", "push"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -148,7 +148,8 @@ class Jacobian:
         >>> J.shape
         (4, 2, 3, 2)
         """
-        return _from_spec(spec, factors, sizes, dtype, check_finite=check_finite)
+        J = _from_spec(spec, factors, sizes, dtype, check_finite=check_finite)
+        return protect(J, [f for f in factors if isinstance(f, np.ndarray)])
 
     @classmethod
     def identity(cls, shape, dtype=np.float64) -> "Jacobian":
@@ -355,20 +356,27 @@ def _from_spec(spec, factors, sizes, dtype, *, check_finite) -> Jacobian:
             continue
         what = f"factor {pos} of {spec!r}"
         arrays.append(as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what))
-    n, factor_idx, out_idx, in_idx, out_shape, in_shape = T.parse_spec(
-        spec, tuple(arr.shape for arr in arrays), tuple(sorted(sizes.items())) if sizes else ()
-    )
-    floats = [arr for arr in arrays if not T.is_index(arr)]
-    dtype = (np.result_type(*floats) if floats else np.dtype(np.float64)) if dtype is None else _float_dtype(dtype)
+    template = T.parse_spec(spec, tuple(arr.shape for arr in arrays), tuple(sorted(sizes.items())) if sizes else ())
+    return from_template(template, arrays, None if dtype is None else _float_dtype(dtype))
+
+
+def from_template(template, arrays, dtype=None) -> Jacobian:
+    """A one-term Jacobian from a parsed spec (:func:`tensorjac._terms.parse_spec`) and its factors.
+
+    The factors are kept as read-only views (the arrays given keep their own flags) in ``dtype``
+    (default: the result type of the float factors).
+    """
+    n, factor_idx, out_idx, in_idx, out_shape, in_shape = template
+    if dtype is None:
+        floats = [arr for arr in arrays if not T.is_index(arr)]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
     labels = T.fresh_labels(n)
-    term = T.make_term(
-        tuple(
-            (arr if T.is_index(arr) else T.freeze(arr if arr.dtype == dtype else arr.astype(dtype)),
-             tuple(labels[k] for k in idx))
-            for arr, idx in zip(arrays, factor_idx)
-        ),
-        (tuple(labels[k] for k in out_idx), tuple(labels[k] for k in in_idx)),
-    )
+    factors = []
+    for arr, idx in zip(arrays, factor_idx):
+        if not T.is_index(arr):
+            arr = T.freeze(arr.view() if arr.dtype == dtype else arr.astype(dtype))
+        factors.append((arr, tuple(labels[k] for k in idx)))
+    term = T.make_term(tuple(factors), (tuple(labels[k] for k in out_idx), tuple(labels[k] for k in in_idx)))
     return Jacobian._new(out_shape, in_shape, (term,), dtype)
 
 

@@ -204,14 +204,14 @@ def _softmax_terms(ans, x, axis, what):
 def softmax_jac(ans, x, axis=-1):
     # d s[..b..] / d x[..d..] = delta(rest) * (s_b delta(b, d) - s_b s_d): block-diagonal over the rest.
     out, inn, sizes = _softmax_terms(ans, x, axis, "softmax")
-    return structured(f"{out}->{out}|{out}", ans) - structured(f"{out},{inn}->{out}|{inn}", ans, ans, sizes=sizes)
+    return structured(f"{out}->{out}|{out}", ans) + structured(f"{out},{inn}->{out}|{inn}", ans, -ans, sizes=sizes)
 
 
 def log_softmax_jac(ans, x, axis=-1):
     # d l[..b..] / d x[..d..] = delta(rest) * (delta(b, d) - s_d)
     out, inn, sizes = _softmax_terms(ans, x, axis, "log_softmax")
-    s = np.exp(ans)
-    return structured(f"->{out}|{out}", sizes=sizes, dtype=ans.dtype) - structured(f"{inn}->{out}|{inn}", s, sizes=sizes)
+    return structured(f"->{out}|{out}", sizes=sizes, dtype=ans.dtype) + structured(f"{inn}->{out}|{inn}", -np.exp(ans),
+                                                                                    sizes=sizes)
 
 
 def logsumexp_jac(ans, x, axis=None, keepdims=False):

@@ -70,12 +70,18 @@ class Rule:
         if self._bind is not None:
             return self._bind(*args, **kwargs)
         n = len(self.argnames)
-        signature = _signature(self.fun)
-        if signature is None or isinstance(self.fun, np.ufunc):
+        positional = _positional(self.fun)
+        if positional is None:  # a ufunc: positional arrays only
             if len(args) != n:
                 raise TypeError(f"{self.name} takes {n} array argument(s), got {len(args)}")
-            options = dict(kwargs)
+            options = kwargs
+        elif len(args) >= n and len(args) <= len(positional) and not any(k in positional[:n] for k in kwargs):
+            # the common case, bound by hand (inspect's bind costs more than many rules)
+            options = dict(zip(positional[n:], args[n:]))
+            options.update(kwargs)
+            args = args[:n]
         else:
+            signature = _signature(self.fun)
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError as exc:
@@ -90,10 +96,11 @@ class Rule:
                 param = signature.parameters[name]
                 if param.kind is param.VAR_KEYWORD:
                     options.update(options.pop(name))
-        unsupported = [k for k in options if k not in self.static]
-        if unsupported:
-            allowed = f"; it supports {list(self.static)}" if self.static else ""
-            raise TypeError(f"tensorjac's rule {self.name!r} does not support the option(s) {unsupported}{allowed}")
+        if options:
+            unsupported = [k for k in options if k not in self.static]
+            if unsupported:
+                allowed = f"; it supports {list(self.static)}" if self.static else ""
+                raise TypeError(f"tensorjac's rule {self.name!r} does not support the option(s) {unsupported}{allowed}")
         return tuple(args), options
 
     def arg_names(self, n: int) -> tuple[str, ...]:
@@ -175,6 +182,16 @@ def _signature(fun):
         return inspect.signature(fun)
     except (TypeError, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=None)
+def _positional(fun):
+    """The names of ``fun``'s positional parameters (None for a ufunc or without a signature)."""
+    signature = _signature(fun)
+    if signature is None:
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p.name for p in signature.parameters.values() if p.kind in kinds)
 
 
 _BY_NAME: dict[str, Rule] = {}

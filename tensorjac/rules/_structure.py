@@ -6,12 +6,14 @@ finiteness pass; the registry makes the arguments and value that the result keep
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 
 import numpy as np
 
-from .._jacobian import Jacobian, structured
+from .._jacobian import Jacobian, from_template, structured
+from .._terms import parse_spec
 
 __all__ = ["LETTERS", "linear", "aligned", "elementwise", "normalize_axes", "zeros", "gather_flat", "embed_flat",
            "reshaped"]
@@ -25,10 +27,20 @@ def linear(out_shape, out_letters, arg_shape, arg_letters, factors=(), dtype=Non
     Letters name axes as in einsum: an argument letter that is also an output letter is a
     delta.  A size-1 argument (or factor) axis whose letter has a larger size elsewhere was
     broadcast: the argument axis gets a letter of its own (so the output axes it was
-    broadcast along are summed by any contraction) and the factor axis is squeezed.
+    broadcast along are summed by any contraction) and the factor axis is squeezed.  The
+    structure is worked out once per shapes and letters and cached.
     """
+    arrays = [np.asarray(f) for f, _ in factors]
+    key = tuple((a.shape, letters) for a, (_, letters) in zip(arrays, factors))
+    template, shapes = _linear_template(tuple(out_shape), out_letters, tuple(arg_shape), arg_letters, key)
+    arrays = [a if a.shape == shape else a.reshape(shape) for a, shape in zip(arrays, shapes)]
+    return from_template(template, arrays, dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _linear_template(out_shape, out_letters, arg_shape, arg_letters, factor_keys):
     sizes = dict(zip(out_letters, out_shape))
-    for shape, letters in [(arg_shape, arg_letters)] + [(np.shape(f), l) for f, l in factors]:
+    for shape, letters in [(arg_shape, arg_letters)] + list(factor_keys):
         for size, letter in zip(shape, letters):
             known = sizes.get(letter)
             if known is None or (known == 1 and size != 1 and letter not in out_letters):
@@ -40,13 +52,13 @@ def linear(out_shape, out_letters, arg_shape, arg_letters, factors=(), dtype=Non
             letter = next(spare)
             sizes[letter] = 1
         in_letters += letter
-    arrays, subs = [], []
-    for f, letters in factors:
-        keep = [ax for ax, letter in enumerate(letters) if not (f.shape[ax] == 1 and sizes[letter] != 1)]
-        arrays.append(np.reshape(f, [f.shape[ax] for ax in keep]))
+    shapes, subs = [], []
+    for shape, letters in factor_keys:
+        keep = [ax for ax, letter in enumerate(letters) if not (shape[ax] == 1 and sizes[letter] != 1)]
+        shapes.append(tuple(shape[ax] for ax in keep))
         subs.append("".join(letters[ax] for ax in keep))
     spec = f"{','.join(subs)}->{out_letters}|{in_letters}"
-    return structured(spec, *arrays, sizes=sizes, dtype=dtype)
+    return parse_spec(spec, tuple(shapes), tuple(sorted(sizes.items()))), tuple(shapes)
 
 
 def aligned(ndim, out_letters):

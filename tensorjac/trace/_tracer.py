@@ -131,9 +131,12 @@ class Trace:
     def apply(self, func, args, kwargs):
         """Record ``func(*args, **kwargs)`` and return its traced result."""
         flat = _flatten_traced(args, kwargs)
-        if any(v._trace is not self for v in flat):
-            self.unwrap(next(v for v in flat if v._trace is not self))
-        if func in CONSTANT_FUNCTIONS or not any(v._var.dependent for v in flat):
+        dependent = False
+        for v in flat:
+            if v._trace is not self:
+                self.unwrap(v)
+            dependent = dependent or v._var.dependent
+        if not dependent or func in CONSTANT_FUNCTIONS:
             return self._apply_constant(func, args, kwargs, flat)
         rule = find_rule(func)
         if rule is None:
@@ -147,45 +150,60 @@ class Trace:
                 f"tj.register_rule('my_fun', {_fun_name(func)}, lambda ans, x: tj.Jacobian.diagonal(...))"
             )
         arrays, options = rule.bind(*args, **kwargs)
-        if any(isinstance(o, Traced) for o in _leaves(options)):
-            bad = next(k for k, o in options.items() if any(isinstance(v, Traced) for v in _leaves(o)))
-            raise TracingError(
-                f"{rule.name}: the option {bad!r} is a traced value; tensorjac differentiates array arguments only "
-                f"and needs {bad!r} as a plain number or array"
-            )
-        values = [self.unwrap(a) for a in arrays]
-        ans = np.asarray(rule.fun(*values, **options))
+        if options:
+            options = self._options(rule, options)
+        values = [a._var.value if type(a) is Traced else a for a in arrays]
+        ans = rule.fun(*values, **options)
+        if type(ans) is not np.ndarray:
+            ans = np.asarray(ans)
         if ans.dtype.kind != "f":
             raise TracingError(f"{rule.name} returned dtype {ans.dtype} from traced inputs; expected floating point")
         # Makers get arrays: Python scalars (kept weak for numpy's promotion above) become 0-d arrays.
-        arrays_np = [v if isinstance(v, np.ndarray) else np.asarray(v, dtype=ans.dtype) for v in values]
+        arrays_np = [v if type(v) is np.ndarray else np.asarray(v, dtype=ans.dtype) for v in values]
         if rule.domain is not None:
             rule.domain(*arrays_np)
         inputs, jacobians = [], {}
         for pos, a in enumerate(arrays):
-            if isinstance(a, Traced):
-                inputs.append(a._var)
-                if a._var.dependent:
-                    maker = rule.maker(pos)
-                    if maker is None:
-                        names = rule.arg_names(len(arrays))
-                        raise TracingError(
-                            f"{rule.name} is not differentiable with respect to its argument {names[pos]!r}, "
-                            "which depends on the differentiated inputs here"
-                        )
-                    J = maker(ans, *arrays_np, **options)
-                    expected = ans.shape + arrays_np[pos].shape
-                    if J.shape != expected or J.out_shape != ans.shape:
-                        raise ValueError(
-                            f"rule {rule.name!r}: the Jacobian maker for argument {pos} returned shape {J.shape}, "
-                            f"expected {expected}"
-                        )
-                    jacobians[pos] = J
-            else:
+            if type(a) is not Traced:
                 inputs.append(arrays_np[pos])
+                continue
+            var = a._var
+            inputs.append(var)
+            if var.dependent:
+                jacobians[pos] = self._jacobian(rule, pos, ans, arrays_np, options)
         out = self.new_var(ans, True)
         self.equations.append(Equation(out, func, rule, tuple(inputs), options, jacobians))
         return Traced(self, out)
+
+    def _options(self, rule, options):
+        """The options with constant traced values (a mask from ``x > 0``) replaced by their numbers."""
+        found = {}
+        for k, o in options.items():
+            leaves = [v for v in _leaves(o) if isinstance(v, Traced)]
+            if any(v._var.dependent for v in leaves):
+                raise TracingError(
+                    f"{rule.name}: the option {k!r} depends on the differentiated inputs; tensorjac differentiates "
+                    f"array arguments only and needs {k!r} as a constant (a number, an index, a mask)"
+                )
+            found[k] = _map_traced(self.unwrap, o) if leaves else o
+        return found
+
+    @staticmethod
+    def _jacobian(rule, pos, ans, arrays_np, options):
+        maker = rule.maker(pos)
+        if maker is None:
+            names = rule.arg_names(len(arrays_np))
+            raise TracingError(
+                f"{rule.name} is not differentiable with respect to its argument {names[pos]!r}, "
+                "which depends on the differentiated inputs here"
+            )
+        J = maker(ans, *arrays_np, **options)
+        if J.out_shape != ans.shape or J.in_shape != arrays_np[pos].shape:
+            raise ValueError(
+                f"rule {rule.name!r}: the Jacobian maker for argument {pos} returned shape {J.shape}, "
+                f"expected {ans.shape + arrays_np[pos].shape}"
+            )
+        return J
 
     def _apply_constant(self, func, args, kwargs, flat):
         """A call without a derivative: computed as numpy computes it; its result is a constant."""
@@ -206,7 +224,14 @@ def _leaves(x):
 
 
 def _flatten_traced(args, kwargs):
-    return [x for x in itertools.chain(_leaves(args), _leaves(kwargs)) if isinstance(x, Traced)]
+    found = []
+    for group in (args, kwargs.values()) if kwargs else (args,):
+        for a in group:
+            if type(a) is Traced:
+                found.append(a)
+            elif isinstance(a, (list, tuple, dict)):
+                found.extend(x for x in _leaves(a) if type(x) is Traced)
+    return found
 
 
 def _map_traced(fn, x):

@@ -26,6 +26,15 @@ __all__ = ["jacobian", "value_and_jacobian", "grad", "value_and_grad", "vjp", "j
 
 
 def _param_names(f, n: int) -> tuple[str, ...]:
+    """Names of ``f``'s first ``n`` positional parameters (``x0, x1, ...`` where there are none)."""
+    try:
+        return _cached_param_names(f, n)
+    except TypeError:  # an unhashable callable
+        return _cached_param_names.__wrapped__(f, n)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_param_names(f, n: int) -> tuple[str, ...]:
     try:
         params = [
             p for p in inspect.signature(f).parameters.values()
