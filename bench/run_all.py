@@ -1,4 +1,4 @@
-"""Run every benchmark of issue 4 and print the table of ratios.
+"""Run every benchmark workload (issues 4 and 8) and print the table of ratios.
 
     python bench/run_all.py [--threads N] [--repeats R] [--only NAME ...]
 
@@ -29,7 +29,7 @@ import _harness  # noqa: E402  (must come before numpy: it pins the BLAS threads
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="Run tensorjac's benchmark suite (issue 4).")
+    parser = argparse.ArgumentParser(description="Run tensorjac's benchmark suite.")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every library (default: all cores)")
     parser.add_argument("--repeats", type=int, default=31, help="interleaved rounds per workload (fewer if slow)")
     parser.add_argument("--only", nargs="*", help="run only these workloads")
@@ -138,18 +138,20 @@ def main(argv=None) -> int:
     import numpy as np
 
     peers = _harness.Peers(args.threads)
+    import tracing
     import workloads
 
-    names = args.only or list(workloads.WORKLOADS)
-    unknown = [n for n in names if n not in workloads.WORKLOADS]
+    everything = {**workloads.WORKLOADS, **tracing.WORKLOADS}
+    names = args.only or list(everything)
+    unknown = [n for n in names if n not in everything]
     if unknown:
-        print(f"unknown workloads {unknown}; choose from {list(workloads.WORKLOADS)}", file=sys.stderr)
+        print(f"unknown workloads {unknown}; choose from {list(everything)}", file=sys.stderr)
         return 2
     started = datetime.datetime.now().astimezone()
     rows = []
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows.extend(workloads.WORKLOADS[name](peers, args.repeats))
+        rows.extend(everything[name](peers, args.repeats))
 
     machine = machine_info(np, peers)
     table = format_table(rows)

@@ -153,6 +153,8 @@ class Trace:
         if options:
             options = self._options(rule, options)
         values = [a._var.value if type(a) is Traced else a for a in arrays]
+        if rule.domain is not None:
+            rule.domain(*[np.asarray(v) for v in values])
         ans = rule.fun(*values, **options)
         if type(ans) is not np.ndarray:
             ans = np.asarray(ans)
@@ -160,8 +162,6 @@ class Trace:
             raise TracingError(f"{rule.name} returned dtype {ans.dtype} from traced inputs; expected floating point")
         # Makers get arrays: Python scalars (kept weak for numpy's promotion above) become 0-d arrays.
         arrays_np = [v if type(v) is np.ndarray else np.asarray(v, dtype=ans.dtype) for v in values]
-        if rule.domain is not None:
-            rule.domain(*arrays_np)
         inputs, jacobians = [], {}
         for pos, a in enumerate(arrays):
             if type(a) is not Traced:
