@@ -366,18 +366,11 @@ def from_template(template, arrays, dtype=None) -> Jacobian:
     The factors are kept as read-only views (the arrays given keep their own flags) in ``dtype``
     (default: the result type of the float factors).
     """
-    n, factor_idx, out_idx, in_idx, out_shape, in_shape = template
     if dtype is None:
         floats = [arr for arr in arrays if not T.is_index(arr)]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-    labels = T.fresh_labels(n)
-    factors = []
-    for arr, idx in zip(arrays, factor_idx):
-        if not T.is_index(arr):
-            arr = T.freeze(arr.view() if arr.dtype == dtype else arr.astype(dtype))
-        factors.append((arr, tuple(labels[k] for k in idx)))
-    term = T.make_term(tuple(factors), (tuple(labels[k] for k in out_idx), tuple(labels[k] for k in in_idx)))
-    return Jacobian._new(out_shape, in_shape, (term,), dtype)
+    out_shape, in_shape = template[3]
+    return Jacobian._new(out_shape, in_shape, (T.build(template, arrays, dtype),), dtype)
 
 
 def structured(spec: str, *factors, sizes=None, dtype=None) -> Jacobian:

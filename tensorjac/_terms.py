@@ -69,6 +69,8 @@ __all__ = [
     "merge",
     "product",
     "check",
+    "parse_spec",
+    "build",
     "freeze",
     "set_invariant_checks",
     "invariant_checks",
@@ -146,23 +148,32 @@ def make_term(factors, groups) -> Term:
     return _tuple_new(Term, (factors, groups))
 
 
-_SPEC = re.compile(r"^\s*([A-Za-z,\s]*)->\s*([A-Za-z\s]*)\|\s*([A-Za-z\s]*)$")
+_LETTERS_ONLY = re.compile(r"^[A-Za-z]*$")
 
 
 @functools.lru_cache(maxsize=4096)
-def parse_spec(spec, shapes, sizes):
-    """The template of a spec for factors of these shapes: ``(number of labels, label positions of
-    each factor, of the output and of the input, out_shape, in_shape)`` (cached: rules build the
-    same structure at every call)."""
-    match = _SPEC.match(spec) if isinstance(spec, str) else None
-    if not match:
-        raise ValueError(f"bad Jacobian spec {spec!r}: expected 'factor,letters->out|in', e.g. 'ai->ab|ib'")
-    factor_part, out_part, in_part = (re.sub(r"\s", "", part) for part in match.groups())
-    # "" is no factor, or one 0-d factor: the number of factors given decides.
+def parse_spec(spec, shapes, sizes, groups: int = 2):
+    """The template of a spec ``"factors->group|group|..."`` for factors of these shapes.
+
+    Returns ``(number of labels, label positions of each factor, label positions of each
+    group, the shape of each group)``, cached (rules build the same structure at every call).
+    ``groups`` is how many groups the spec must have (two for a Jacobian: ``out|in``).
+    """
+    example = "'ai->ab|ib'" if groups == 2 else "'a->a|a|a'"
+    what = "Jacobian spec" if groups == 2 else "spec"
+    if not isinstance(spec, str) or "->" not in spec:
+        raise ValueError(f"bad {what} {spec!r}: expected 'factor,letters->{'|'.join(['group'] * groups)}', e.g. {example}")
+    factor_part, group_part = (re.sub(r"\s", "", part) for part in spec.split("->", 1))
+    group_subs = group_part.split("|")
     factor_subs = factor_part.split(",") if (factor_part or shapes) else []
+    if len(group_subs) != groups or not all(_LETTERS_ONLY.match(p) for p in group_subs + factor_subs):
+        raise ValueError(f"bad {what} {spec!r}: expected letters as 'factor,letters->{'|'.join(['group'] * groups)}', "
+                         f"e.g. {example}")
+    # "" is no factor, or one 0-d factor: the number of factors given decides.
     if len(factor_subs) != len(shapes):
         raise ValueError(f"spec {spec!r} names {len(factor_subs)} factor(s) but {len(shapes)} were given")
-    for part, what in ((out_part, "output"), (in_part, "input")):
+    names = ("output", "input") if groups == 2 else tuple(f"group {g}" for g in range(groups))
+    for part, what in zip(group_subs, names):
         if len(set(part)) != len(part):
             raise ValueError(f"spec {spec!r} repeats a letter among the {what} letters {part!r}")
     letter_sizes = dict(sizes)
@@ -178,18 +189,32 @@ def parse_spec(spec, shapes, sizes):
                     f"letter {letter!r} of spec {spec!r} has size {letter_sizes[letter]} and {size} "
                     f"(factor {pos} has shape {shape})"
                 )
-    missing = [c for c in out_part + in_part if c not in letter_sizes]
+    missing = [c for c in "".join(group_subs) if c not in letter_sizes]
     if missing:
         raise ValueError(f"spec {spec!r}: give the sizes of letters {missing} with sizes={{...}}")
     index = {c: k for k, c in enumerate(letter_sizes)}
     return (
         len(index),
         tuple(tuple(index[c] for c in sub) for sub in factor_subs),
-        tuple(index[c] for c in out_part),
-        tuple(index[c] for c in in_part),
-        tuple(letter_sizes[c] for c in out_part),
-        tuple(letter_sizes[c] for c in in_part),
+        tuple(tuple(index[c] for c in sub) for sub in group_subs),
+        tuple(tuple(letter_sizes[c] for c in sub) for sub in group_subs),
     )
+
+
+def build(template, arrays, dtype) -> Term:
+    """The term of a parsed spec (:func:`parse_spec`) with these factors, with fresh labels.
+
+    Float factors are kept as read-only views in ``dtype`` (the arrays given keep their own
+    flags); index factors as they are.
+    """
+    n, factor_idx, group_idx, _ = template
+    labels = fresh_labels(n)
+    factors = []
+    for arr, idx in zip(arrays, factor_idx):
+        if not isinstance(arr, IndexFactor):
+            arr = freeze(arr.view() if arr.dtype == dtype else arr.astype(dtype))
+        factors.append((arr, tuple(labels[k] for k in idx)))
+    return make_term(tuple(factors), tuple(tuple(labels[k] for k in idx) for idx in group_idx))
 
 
 def label_sizes(term: Term, shapes) -> dict[int, int]:
