@@ -321,22 +321,24 @@ def _clip_bind(*args, **kwargs):
 
 
 def _clip_x(ans, x, a_min, a_max, no_min=False, no_max=False):
+    # d min(max(x, a_min), a_max) / dx: the factor of the minimum is taken at max(x, a_min), which is
+    # x wherever the factor of the maximum is not 0.
     dt = ans.dtype
     d = None if no_min else tie_split(x, a_min, dt)
     if not no_max:
-        m = x if no_min else np.maximum(x, a_min)
-        d_m = tie_split(a_max, m, dt)  # d minimum(m, a_max) / dm
-        d = d_m if d is None else d * d_m
+        d_max = tie_split(a_max, x, dt)
+        d = d_max if d is None else d * d_max
     return elementwise(ans, x, d)
 
 
 def _clip_min(ans, x, a_min, a_max, no_min=False, no_max=False):
+    # as for x: max(x, a_min) is a_min wherever the factor of the maximum is not 0
     if no_min:
         return zeros(ans, a_min)
     dt = ans.dtype
     d = tie_split(a_min, x, dt)
     if not no_max:
-        d = d * tie_split(a_max, np.maximum(x, a_min), dt)
+        d = d * tie_split(a_max, a_min, dt)
     return elementwise(ans, a_min, d)
 
 
