@@ -8,6 +8,7 @@ each rule declared with its example inputs beside it: ``_elementwise``, ``_reduc
 """
 
 from . import _elementwise, _linalg, _reductions  # noqa: F401  (register the built-in rules)
+from . import _indexing, _shapes  # noqa: F401  (shape and indexing rules)
 from ._dtypes import astype
 from ._nn import affine, cross_entropy, log_softmax, logit, logsumexp, relu, softmax, softplus, traceable
 from ._registry import Rule, find_composite, find_rule, get_rule, register_composite, register_rule, rule_names
