@@ -9,7 +9,9 @@ so every option numpy accepts has numpy's meaning:
 * ``getitem`` (``x[index]``, ``operator.getitem``): integers (negative too), slices with any
   step, ``Ellipsis``, ``None``/``np.newaxis``, integer arrays and boolean masks, and mixes of
   them.  The index may be computed inside the differentiated function (``x[x > 0]``,
-  ``x[np.argmax(x)]``): a traced value without a derivative is used by its numbers.
+  ``x[np.argmax(x)]``): a traced value without a derivative is used by its numbers.  An index
+  that keeps every entry in order (``x[None]``, ``x[..., None]``, ``x[:]``, an integer on a
+  size-1 axis) is a reshape instead: nothing stored (:func:`keeps_order`).
 * ``take`` (``mode`` too), ``take_along_axis``, ``diagonal``, ``diag`` of a matrix, ``flip``,
   ``fliplr``, ``flipud``, ``rot90``, ``roll``, ``tile``, ``repeat``.
 
