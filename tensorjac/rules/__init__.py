@@ -7,7 +7,7 @@ each rule declared with its example inputs beside it: ``_elementwise``, ``_reduc
 ``_linalg``, ``_shapes`` (shapes and indexing) and ``_nn`` (tensorjac's own functions).
 """
 
-from . import _elementwise, _linalg, _linalg_einsum, _linalg_norm, _reductions  # noqa: F401  (the built-in rules)
+from . import _elementwise, _indexing, _linalg, _linalg_einsum, _linalg_norm, _reductions, _shapes  # noqa: F401
 from ._dtypes import astype
 from ._nn import affine, cross_entropy, log_softmax, logit, logsumexp, relu, softmax, softplus, traceable
 from ._registry import Rule, find_composite, find_rule, get_rule, register_composite, register_rule, rule_names
