@@ -355,7 +355,7 @@ def merge(terms: list[Term]) -> list[Term]:
             if record is not None:  # dry run: count the addition, keep the placeholder
                 record.add(arr.size, arr.size, f"add {arr.shape}")
                 continue
-            result[pos] = result[pos]._replace(factors=((freeze(prev_arr + arr), prev_labs),))
+            result[pos] = result[pos]._replace(factors=((freeze(np.asarray(prev_arr + arr)), prev_labs),))
         else:
             merged[key] = len(result)
             result.append(term._replace(factors=((arr, labs),)))

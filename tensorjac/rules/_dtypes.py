@@ -26,6 +26,6 @@ def astype(x, dtype):
 
 
 define("astype", astype.impl, lambda ans, x, dtype: elementwise(ans, x), argnames=("x",), static=("dtype",),
-       functions=(astype,), builtin=True,
+       functions=(astype,), builtin=True, second="linear",
        examples=lambda rng: [((rng.standard_normal(3),), {"dtype": np.float64}),
                              ((rng.standard_normal((2, 0)),), {"dtype": np.float64})])

@@ -63,35 +63,54 @@ import numpy as np
 
 from ._examples import away, binary_examples, normal, positive, unary_examples
 from ._registry import define
-from ._structure import elementwise, zeros
+from ._structure import elementwise, elementwise_second, zeros
 
 __all__ = ["unary", "binary", "require", "tie_split"]
 
 
-def unary(name, fun, deriv, examples=None, domain=None, **options):
+def unary(name, fun, deriv, second, examples=None, domain=None, **options):
     """Register an elementwise rule ``fun(x)`` whose derivative is ``deriv(ans, x)``.
 
     ``deriv`` returns an array broadcastable to ``x`` (the diagonal of the Jacobian), or
-    ``None`` for the derivative 1.
+    ``None`` for the derivative 1; ``second(ans, x)`` the second derivative (the three-way
+    diagonal of the Hessian), or ``"linear"`` when it is zero.
     """
     def maker(ans, x):
         return elementwise(ans, x, deriv(ans, x))
 
-    return define(name, fun, maker, argnames=("x",), domain=domain, builtin=True,
+    if second != "linear":
+        second = _unary_second(second)
+    return define(name, fun, maker, argnames=("x",), domain=domain, builtin=True, second=second,
                   examples=examples or unary_examples(), **options)
 
 
-def binary(name, fun, deriv1, deriv2, examples=None, domain=None, **options):
+def _unary_second(d2):
+    return lambda ans, x: elementwise_second(ans, x, x, d2(ans, x))
+
+
+def binary(name, fun, deriv1, deriv2, second, examples=None, domain=None, **options):
     """Register a broadcasting rule ``fun(x1, x2)``; ``deriv_i(ans, x1, x2)`` is the derivative
-    with respect to ``x_i`` (broadcastable to ``ans``; ``None`` for 1)."""
+    with respect to ``x_i`` (broadcastable to ``ans``; ``None`` for 1).  ``second`` maps the pairs
+    ``(0, 0)``, ``(0, 1)``, ``(1, 1)`` to ``d2(ans, x1, x2)`` (elementwise second derivatives,
+    ``None`` for 1; a missing pair is zero), or is ``"linear"``."""
     def maker1(ans, x1, x2):
         return elementwise(ans, x1, deriv1(ans, x1, x2))
 
     def maker2(ans, x1, x2):
         return elementwise(ans, x2, deriv2(ans, x1, x2))
 
-    return define(name, fun, maker1, maker2, argnames=("x1", "x2"), domain=domain, builtin=True,
+    if second != "linear":
+        second = {key: _binary_second(key, d2) for key, d2 in second.items()}
+    return define(name, fun, maker1, maker2, argnames=("x1", "x2"), domain=domain, builtin=True, second=second,
                   examples=examples or binary_examples(), **options)
+
+
+def _binary_second(key, d2):
+    def maker(ans, x1, x2, **options):
+        args = (x1, x2)
+        return elementwise_second(ans, args[key[0]], args[key[1]], d2(ans, x1, x2))
+
+    return maker
 
 
 def tie_split(a, b, dtype):
@@ -171,64 +190,73 @@ def _logaddexp_examples(rng):
 
 # ---- Unary ------------------------------------------------------------------------------------
 
-unary("exp", np.exp, lambda ans, x: ans)
-unary("expm1", np.expm1, lambda ans, x: ans + 1)
-unary("log", np.log, lambda ans, x: 1 / x, domain=_domain("log", lambda x: x > 0, "> 0 (the derivative is 1/x)"),
+unary("exp", np.exp, lambda ans, x: ans, lambda ans, x: ans)
+unary("expm1", np.expm1, lambda ans, x: ans + 1, lambda ans, x: ans + 1)
+unary("log", np.log, lambda ans, x: 1 / x, lambda ans, x: -1 / (x * x), domain=_domain("log", lambda x: x > 0, "> 0 (the derivative is 1/x)"),
       examples=unary_examples(positive))
-unary("log1p", np.log1p, lambda ans, x: 1 / (1 + x),
+unary("log1p", np.log1p, lambda ans, x: 1 / (1 + x), lambda ans, x: -1 / ((1 + x) * (1 + x)),
       domain=_domain("log1p", lambda x: x > -1, "> -1 (the derivative is 1/(1 + x))"),
       examples=unary_examples(_above_minus_one))
-unary("log2", np.log2, lambda ans, x: 1 / (x * math.log(2)),
+unary("log2", np.log2, lambda ans, x: 1 / (x * math.log(2)), lambda ans, x: -1 / (x * x * math.log(2)),
       domain=_domain("log2", lambda x: x > 0, "> 0 (the derivative is 1/(x log 2))"),
       examples=unary_examples(positive))
-unary("log10", np.log10, lambda ans, x: 1 / (x * math.log(10)),
+unary("log10", np.log10, lambda ans, x: 1 / (x * math.log(10)), lambda ans, x: -1 / (x * x * math.log(10)),
       domain=_domain("log10", lambda x: x > 0, "> 0 (the derivative is 1/(x log 10))"),
       examples=unary_examples(positive))
-unary("sqrt", np.sqrt, lambda ans, x: 0.5 / ans,
+unary("sqrt", np.sqrt, lambda ans, x: 0.5 / ans, lambda ans, x: -0.25 / (ans * ans * ans),
       domain=_domain("sqrt", lambda x: x > 0, "> 0 (the derivative 1/(2 sqrt(x)) is infinite at 0)"),
       examples=unary_examples(positive))
-unary("square", np.square, lambda ans, x: 2 * x)
-unary("reciprocal", np.reciprocal, lambda ans, x: -(ans * ans),
+unary("square", np.square, lambda ans, x: 2 * x, lambda ans, x: np.full((), 2.0, ans.dtype))
+unary("reciprocal", np.reciprocal, lambda ans, x: -(ans * ans), lambda ans, x: 2 * ans * ans * ans,
       domain=_domain("reciprocal", lambda x: x != 0, "non-zero (the derivative is -1/x**2)"),
       examples=unary_examples(away))
-unary("negative", np.negative, lambda ans, x: -np.ones((), ans.dtype))
-unary("positive", np.positive, lambda ans, x: None)
-unary("absolute", np.absolute, lambda ans, x: np.sign(x), functions=(np.fabs,), examples=_abs_examples)
-define("sign", np.sign, lambda ans, x: zeros(ans, x), argnames=("x",), builtin=True,
+unary("negative", np.negative, lambda ans, x: -np.ones((), ans.dtype), "linear")
+unary("positive", np.positive, lambda ans, x: None, "linear")
+unary("absolute", np.absolute, lambda ans, x: np.sign(x), "linear", functions=(np.fabs,), examples=_abs_examples)
+define("sign", np.sign, lambda ans, x: zeros(ans, x), argnames=("x",), builtin=True, second="linear",
        examples=unary_examples(away))
 
-unary("sin", np.sin, lambda ans, x: np.cos(x), examples=unary_examples(normal, scale=2.0))
-unary("cos", np.cos, lambda ans, x: -np.sin(x), examples=unary_examples(normal, scale=2.0))
-unary("tan", np.tan, lambda ans, x: 1 + ans * ans, examples=unary_examples(_inside, bound=1.2))
-unary("arcsin", np.arcsin, lambda ans, x: 1 / np.sqrt((1 - x) * (1 + x)),
+unary("sin", np.sin, lambda ans, x: np.cos(x), lambda ans, x: -ans, examples=unary_examples(normal, scale=2.0))
+unary("cos", np.cos, lambda ans, x: -np.sin(x), lambda ans, x: -ans, examples=unary_examples(normal, scale=2.0))
+unary("tan", np.tan, lambda ans, x: 1 + ans * ans, lambda ans, x: 2 * ans * (1 + ans * ans), examples=unary_examples(_inside, bound=1.2))
+unary("arcsin", np.arcsin, lambda ans, x: 1 / np.sqrt((1 - x) * (1 + x)), lambda ans, x: x / ((1 - x) * (1 + x)) ** 1.5,
       domain=_domain("arcsin", lambda x: np.abs(x) < 1, "in (-1, 1) (the derivative is 1/sqrt(1 - x**2))"),
       examples=unary_examples(_inside))
-unary("arccos", np.arccos, lambda ans, x: -1 / np.sqrt((1 - x) * (1 + x)),
+unary("arccos", np.arccos, lambda ans, x: -1 / np.sqrt((1 - x) * (1 + x)), lambda ans, x: -x / ((1 - x) * (1 + x)) ** 1.5,
       domain=_domain("arccos", lambda x: np.abs(x) < 1, "in (-1, 1) (the derivative is -1/sqrt(1 - x**2))"),
       examples=unary_examples(_inside))
-unary("arctan", np.arctan, lambda ans, x: 1 / (1 + x * x), examples=unary_examples(normal, scale=2.0))
+unary("arctan", np.arctan, lambda ans, x: 1 / (1 + x * x), lambda ans, x: -2 * x / ((1 + x * x) * (1 + x * x)), examples=unary_examples(normal, scale=2.0))
 
-unary("sinh", np.sinh, lambda ans, x: np.cosh(x), examples=unary_examples(normal, scale=2.0))
-unary("cosh", np.cosh, lambda ans, x: np.sinh(x), examples=unary_examples(normal, scale=2.0))
-unary("tanh", np.tanh, lambda ans, x: 1 - ans**2, examples=unary_examples(normal, scale=1.5))
-unary("arcsinh", np.arcsinh, lambda ans, x: 1 / np.hypot(1, x), examples=unary_examples(normal, scale=3.0))
-unary("arctanh", np.arctanh, lambda ans, x: 1 / ((1 - x) * (1 + x)),
+unary("sinh", np.sinh, lambda ans, x: np.cosh(x), lambda ans, x: ans, examples=unary_examples(normal, scale=2.0))
+unary("cosh", np.cosh, lambda ans, x: np.sinh(x), lambda ans, x: ans, examples=unary_examples(normal, scale=2.0))
+unary("tanh", np.tanh, lambda ans, x: 1 - ans**2, lambda ans, x: -2 * ans * (1 - ans * ans), examples=unary_examples(normal, scale=1.5))
+unary("arcsinh", np.arcsinh, lambda ans, x: 1 / np.hypot(1, x), lambda ans, x: -x / np.hypot(1, x) ** 3, examples=unary_examples(normal, scale=3.0))
+unary("arctanh", np.arctanh, lambda ans, x: 1 / ((1 - x) * (1 + x)), lambda ans, x: 2 * x / ((1 - x) * (1 + x)) ** 2,
       domain=_domain("arctanh", lambda x: np.abs(x) < 1, "in (-1, 1) (the derivative is 1/(1 - x**2))"),
       examples=unary_examples(_inside))
 
 # ---- Binary, broadcasting ---------------------------------------------------------------------
 
-binary("add", np.add, lambda ans, x1, x2: None, lambda ans, x1, x2: None)
-binary("subtract", np.subtract, lambda ans, x1, x2: None, lambda ans, x1, x2: -np.ones((), ans.dtype))
-binary("multiply", np.multiply, lambda ans, x1, x2: x2, lambda ans, x1, x2: x1)
-binary("divide", np.divide, lambda ans, x1, x2: 1 / x2, lambda ans, x1, x2: -ans / x2, domain=_nonzero_divisor,
+binary("add", np.add, lambda ans, x1, x2: None, lambda ans, x1, x2: None, "linear")
+binary("subtract", np.subtract, lambda ans, x1, x2: None, lambda ans, x1, x2: -np.ones((), ans.dtype), "linear")
+binary("multiply", np.multiply, lambda ans, x1, x2: x2, lambda ans, x1, x2: x1, {(0, 1): lambda ans, x1, x2: None})
+binary("divide", np.divide, lambda ans, x1, x2: 1 / x2, lambda ans, x1, x2: -ans / x2,
+       {(0, 1): lambda ans, x1, x2: -1 / (x2 * x2), (1, 1): lambda ans, x1, x2: 2 * ans / (x2 * x2)},
+       domain=_nonzero_divisor,
        examples=binary_examples(normal, away))
 binary("maximum", np.maximum, lambda ans, x1, x2: tie_split(x1, x2, ans.dtype),
-       lambda ans, x1, x2: tie_split(x2, x1, ans.dtype), examples=_tie_examples)
+       lambda ans, x1, x2: tie_split(x2, x1, ans.dtype), "linear", examples=_tie_examples)
 binary("minimum", np.minimum, lambda ans, x1, x2: tie_split(x2, x1, ans.dtype),
-       lambda ans, x1, x2: tie_split(x1, x2, ans.dtype), examples=_tie_examples)
+       lambda ans, x1, x2: tie_split(x1, x2, ans.dtype), "linear", examples=_tie_examples)
 binary("logaddexp", np.logaddexp, lambda ans, x1, x2: np.exp(x1 - ans), lambda ans, x1, x2: np.exp(x2 - ans),
+       {(0, 0): lambda ans, x1, x2: _pq(ans, x1, x2), (0, 1): lambda ans, x1, x2: -_pq(ans, x1, x2),
+        (1, 1): lambda ans, x1, x2: _pq(ans, x1, x2)},
        examples=_logaddexp_examples)
+
+def _pq(ans, x1, x2):
+    """``p (1 - p)`` with ``p = exp(x1 - ans)``: the second derivatives of ``logaddexp`` are ``±p q``."""
+    return np.exp(x1 - ans) * np.exp(x2 - ans)
+
 
 # ---- power ------------------------------------------------------------------------------------
 
@@ -262,6 +290,31 @@ def _power_makers(name):
     return base, exponent
 
 
+def _power_second(name):
+    """The second derivatives of ``name(x1, x2)``: ``{(0, 0), (0, 1), (1, 1)}`` makers."""
+
+    def base_base(ans, x1, x2, **options):
+        x1, x2 = np.asarray(x1, ans.dtype), np.asarray(x2, ans.dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            d = x2 * (x2 - 1) * np.power(x1, x2 - 2)
+        d = np.where((x2 == 0) | (x2 == 1), 0, d)  # x ** 0 and x ** 1 have no curvature
+        require(name, "x1", np.broadcast_to(x1, d.shape), np.isfinite(d),
+                "such that x2 (x2 - 1) x1 ** (x2 - 2), the second derivative in the base, is finite")
+        return elementwise_second(ans, x1, x1, d)
+
+    def base_exponent(ans, x1, x2, **options):
+        require(name, "x1", x1, x1 > 0, f"> 0 to differentiate {name} twice, in the base and the exponent")
+        x1, x2 = np.asarray(x1, ans.dtype), np.asarray(x2, ans.dtype)
+        return elementwise_second(ans, x1, x2, np.power(x1, x2 - 1) * (1 + x2 * np.log(x1)))
+
+    def exponent_exponent(ans, x1, x2, **options):
+        require(name, "x1", x1, x1 > 0, f"> 0 to differentiate {name} twice in the exponent")
+        log = np.log(np.asarray(x1, ans.dtype))
+        return elementwise_second(ans, x2, x2, ans * log * log)
+
+    return {(0, 0): base_base, (0, 1): base_exponent, (1, 1): exponent_exponent}
+
+
 def float_power(x1, x2, dtype=None):
     """``np.float_power(x1, x2)``: ``x1 ** x2`` computed in float64 (numpy's function)."""
     if dtype is not None and np.dtype(dtype) != np.float64:
@@ -274,9 +327,10 @@ def _power_examples(rng):
             (np.array(2.0), normal(rng, 3))]
 
 
-define("power", np.power, *_power_makers("power"), argnames=("x1", "x2"), builtin=True, examples=_power_examples)
+define("power", np.power, *_power_makers("power"), argnames=("x1", "x2"), builtin=True, examples=_power_examples,
+       second=_power_second("power"))
 define("float_power", float_power, *_power_makers("float_power"), argnames=("x1", "x2"), static=("dtype",),
-       functions=(np.float_power,), builtin=True,
+       functions=(np.float_power,), builtin=True, second=_power_second("float_power"),
        examples=lambda rng: [((a, b), {"dtype": np.float64}) for a, b in _power_examples(rng)])
 
 # ---- clip -------------------------------------------------------------------------------------
@@ -365,7 +419,8 @@ def _clip_examples(rng):
 
 
 define("clip", clip, _clip_x, _clip_min, _clip_max, argnames=("x", "a_min", "a_max"), static=("no_min", "no_max"),
-       functions=(np.clip,), bind=_clip_bind, builtin=True, examples=_clip_examples)
+       functions=(np.clip,), bind=_clip_bind, builtin=True, examples=_clip_examples,
+       second="linear")  # piecewise linear: no curvature away from the bounds
 
 # ---- where ------------------------------------------------------------------------------------
 
@@ -393,4 +448,5 @@ def _where_examples(rng):
 define("where", np.where, lambda ans, condition, x, y: zeros(ans, condition),
        lambda ans, condition, x, y: elementwise(ans, x, np.asarray(condition) != 0),
        lambda ans, condition, x, y: elementwise(ans, y, np.asarray(condition) == 0),
-       argnames=("condition", "x", "y"), bind=_where_bind, builtin=True, examples=_where_examples)
+       argnames=("condition", "x", "y"), bind=_where_bind, builtin=True, examples=_where_examples,
+       second="linear")

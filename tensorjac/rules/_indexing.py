@@ -52,7 +52,7 @@ def _gather_rule(name, fun, *, functions, examples, static=()):
     numpy function(s) in ``functions`` are called with ``fun``'s signature.
     """
     return define(name, fun, _gather_jac(fun), argnames=(next(iter(inspect.signature(fun).parameters)),), static=static,
-                  bind=binder(fun, name), functions=functions, builtin=True, examples=examples)
+                  bind=binder(fun, name), functions=functions, builtin=True, second="linear", examples=examples)
 
 
 # ---- x[index] -------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def _getitem_jac(ans, x, index):
 
 
 define("getitem", getitem, _getitem_jac, argnames=("x",), static=("index",), bind=binder(_getitem_call, "getitem"),
-       functions=(operator.getitem,), builtin=True, examples=_getitem_examples)
+       functions=(operator.getitem,), builtin=True, second="linear", examples=_getitem_examples)
 
 # ---- Functions that pick entries ----------------------------------------------------------------
 
@@ -155,7 +155,7 @@ def _take_binder():
 
 
 define("take", take, _gather_jac(take), argnames=("a",), static=("indices", "axis", "mode"), bind=_take_binder(),
-       functions=(np.take,), builtin=True, examples=lambda rng: [
+       functions=(np.take,), builtin=True, second="linear", examples=lambda rng: [
            ((normal(rng, 5),), {"indices": [4, 0, 0, -1]}), ((normal(rng, 2, 3),), {"indices": [[0, 2], [1, 1]]}),
            ((normal(rng, 2, 3),), {"indices": np.array([2, 0]), "axis": -1}),
            ((normal(rng, 3, 2),), {"indices": 1, "axis": 0}), ((normal(rng, 4),), {"indices": [5, -6], "mode": "wrap"}),
@@ -228,12 +228,12 @@ def _placed(ans, v, k=0):
 
 
 define("diag", diag, _diag_jac, argnames=("v",), static=("k",), bind=binder(diag, "diag"), functions=(np.diag,),
-       builtin=True, examples=lambda rng: [
+       builtin=True, second="linear", examples=lambda rng: [
            (normal(rng, 3),), ((normal(rng, 2),), {"k": 1}), ((normal(rng, 2),), {"k": -2}), (normal(rng, 3, 3),),
            ((normal(rng, 2, 4),), {"k": 1}), ((normal(rng, 3, 2),), {"k": -1}), (normal(rng, 1),), (normal(rng, 0),),
            (normal(rng, 2, 0),)])
 define("diagflat", diagflat, _placed, argnames=("v",), static=("k",), bind=binder(diagflat, "diagflat"),
-       functions=(np.diagflat,), builtin=True,
+       functions=(np.diagflat,), builtin=True, second="linear",
        examples=lambda rng: [(normal(rng, 2, 2),), ((normal(rng, 3),), {"k": -1}), (normal(rng),),
                              (normal(rng, 0, 2),)])
 

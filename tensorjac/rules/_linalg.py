@@ -27,7 +27,7 @@ from .._index_factors import Gather, Reshape
 from .._jacobian import structured
 from ._examples import normal
 from ._registry import define
-from ._structure import LETTERS, aligned, linear, normalize_axes, zeros
+from ._structure import LETTERS, aligned, bilinear_second, linear, normalize_axes, zeros
 
 __all__ = ["matmul_letters", "matmul_jac_0", "matmul_jac_1", "contraction_jac", "diagonal_selector", "tensordot_axes"]
 
@@ -290,8 +290,13 @@ def _trace_examples(rng):
     ]
 
 
+def _matmul_second(ans, x1, x2):
+    a, b, out = matmul_letters(x1.ndim, x2.ndim, ans.ndim)
+    return bilinear_second(ans, x1, x2, out, a, b)
+
+
 define("matmul", np.matmul, matmul_jac_0, matmul_jac_1, argnames=("x1", "x2"), domain=_matmul_shapes, builtin=True,
-       examples=_matmul_examples)
+       examples=_matmul_examples, second={(0, 1): _matmul_second})
 define("dot", np.dot, _letters_jac(dot_letters, 0), _letters_jac(dot_letters, 1), argnames=("a", "b"), builtin=True,
        examples=_dot_examples)
 define("inner", np.inner, _letters_jac(inner_letters, 0), _letters_jac(inner_letters, 1), argnames=("a", "b"),
@@ -299,5 +304,5 @@ define("inner", np.inner, _letters_jac(inner_letters, 0), _letters_jac(inner_let
 define("outer", np.outer, _outer_jac(0), _outer_jac(1), argnames=("a", "b"), builtin=True, examples=_outer_examples)
 define("tensordot", tensordot, _tensordot_jac(0), _tensordot_jac(1), argnames=("a", "b"), static=("axes",),
        functions=(np.tensordot,), builtin=True, examples=_tensordot_examples)
-define("trace", np.trace, trace_jac, argnames=("x",), static=("offset", "axis1", "axis2"), builtin=True,
+define("trace", np.trace, trace_jac, argnames=("x",), static=("offset", "axis1", "axis2"), builtin=True, second="linear",
        examples=_trace_examples)

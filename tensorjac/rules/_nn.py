@@ -25,7 +25,9 @@ from ._examples import normal, positive, unary_examples
 from ._linalg import matmul_jac_0, matmul_jac_1
 from ._reductions import reduced_letters
 from ._registry import define
-from ._structure import LETTERS, elementwise, linear
+from .._hessian import second_structured
+from ._linalg import matmul_letters
+from ._structure import LETTERS, bilinear_second, elementwise, elementwise_second, linear, normalize_axes
 
 __all__ = ["logit", "relu", "softplus", "affine", "softmax", "log_softmax", "logsumexp", "cross_entropy", "traceable"]
 
@@ -100,11 +102,18 @@ def _relu_examples(rng):
 
 
 _rule("logit", logit, lambda ans, x: elementwise(ans, x, ans * (1 - ans)), argnames=("x",),
-      examples=unary_examples(normal, scale=2.5))
+      examples=unary_examples(normal, scale=2.5),
+      second=lambda ans, x: elementwise_second(ans, x, x, ans * (1 - ans) * (1 - 2 * ans)))
 _rule("relu", relu, lambda ans, x: elementwise(ans, x, (x > 0) + 0.5 * (x == 0)), argnames=("x",),
-      examples=_relu_examples)
+      examples=_relu_examples, second="linear")  # piecewise linear: relu'' = 0 away from the kink
 _rule("softplus", softplus, lambda ans, x: elementwise(ans, x, logit.impl(x)), argnames=("x",),
-      examples=unary_examples(normal, scale=3.0))
+      examples=unary_examples(normal, scale=3.0),
+      second=lambda ans, x: elementwise_second(ans, x, x, _dlogit(x)))
+
+def _dlogit(x):
+    s = logit.impl(x)
+    return s * (1 - s)
+
 
 # ---- Affine -----------------------------------------------------------------------------------
 
@@ -123,12 +132,18 @@ def _affine_shapes(X, W, b):
         )
 
 
+def _affine_letters(X, W, ans):
+    a, b, out = matmul_letters(X.ndim, W.ndim, ans.ndim)
+    return out, a, b
+
+
 _rule(
     "affine", affine,
     lambda ans, X, W, b: matmul_jac_0(ans, X, W),
     lambda ans, X, W, b: matmul_jac_1(ans, X, W),
     lambda ans, X, W, b: elementwise(ans, b),
     argnames=("X", "W", "b"), domain=_affine_shapes,
+    second={(0, 1): lambda ans, X, W, b: bilinear_second(ans, X, W, *_affine_letters(X, W, ans))},
     examples=lambda rng: [(normal(rng, 4, 3), normal(rng, 3, 2), normal(rng, 2)),
                           (normal(rng, 3), normal(rng, 3, 2), normal(rng, 2)),
                           (normal(rng, 0, 3), normal(rng, 3, 2), normal(rng, 2))],
@@ -221,6 +236,44 @@ def logsumexp_jac(ans, x, axis=None, keepdims=False):
     return linear(ans.shape, out, x.shape, letters, [(s, letters)], dtype=ans.dtype)
 
 
+def softmax_second(ans, x, axis=-1):
+    # d² s_b / dx_d dx_e = s_b δbd δbe - s_b s_e δbd - s_b s_d δbe - s_b s_d δde + 2 s_b s_d s_e
+    # (with a delta across all three groups on the other axes).
+    out, d, sizes = _softmax_terms(ans, x, axis, "softmax")
+    e = d.replace("Z", "Y")
+    sizes = {**sizes, "Z": sizes[out[d.index("Z")]], "Y": sizes[out[d.index("Z")]]}
+    s = ans
+    return (second_structured(f"{out}->{out}|{out}|{out}", s)
+            + second_structured(f"{out},{e}->{out}|{out}|{e}", s, -s, sizes=sizes)
+            + second_structured(f"{out},{d}->{out}|{d}|{out}", s, -s, sizes=sizes)
+            + second_structured(f"{out},{d}->{out}|{d}|{d}", s, -s, sizes=sizes)
+            + second_structured(f"{out},{d},{e}->{out}|{d}|{e}", s, s, 2 * s, sizes=sizes))
+
+
+def log_softmax_second(ans, x, axis=-1):
+    # d² l_b / dx_d dx_e = -s_d δde + s_d s_e (the same for every b)
+    out, d, sizes = _softmax_terms(ans, x, axis, "log_softmax")
+    e = d.replace("Z", "Y")
+    sizes = {**sizes, "Z": sizes[out[d.index("Z")]], "Y": sizes[out[d.index("Z")]]}
+    s = np.exp(ans)
+    return (second_structured(f"{d}->{out}|{d}|{d}", -s, sizes=sizes)
+            + second_structured(f"{d},{e}->{out}|{d}|{e}", s, s, sizes=sizes))
+
+
+def logsumexp_second(ans, x, axis=None, keepdims=False):
+    # d² lse / dx_d dx_e = s_d δde - s_d s_e over the reduced axes (a delta on the kept ones)
+    letters, out = reduced_letters(x, axis, keepdims, "logsumexp")
+    axes = normalize_axes(axis, x.ndim, "logsumexp")
+    fresh = iter(c for c in "ZYXWVUTSRQPONM" if c not in letters + out)
+    renamed = "".join(next(fresh) if ax in axes else c for ax, c in enumerate(letters))
+    sizes = dict(zip(letters, x.shape))
+    sizes.update({r: sizes[c] for r, c in zip(renamed, letters)})
+    sizes.update({c: 1 for c in out if c not in sizes})
+    s = softmax_of(x, None if axis is None else axis)
+    return (second_structured(f"{letters}->{out}|{letters}|{letters}", s, sizes=sizes)
+            + second_structured(f"{letters},{renamed}->{out}|{letters}|{renamed}", s, -s, sizes=sizes))
+
+
 def softmax_of(x, axis):
     """``softmax`` over several axes at once (``None``: all of them)."""
     if x.size == 0:
@@ -235,9 +288,12 @@ def _axis_examples(rng):
             ((normal(rng, 2, 1, 3),), {"axis": 1}), ((normal(rng, 0, 3),), {})]
 
 
-_rule("softmax", softmax, softmax_jac, argnames=("x",), static=("axis",), examples=_axis_examples)
-_rule("log_softmax", log_softmax, log_softmax_jac, argnames=("x",), static=("axis",), examples=_axis_examples)
-_rule("logsumexp", logsumexp, logsumexp_jac, argnames=("x",), static=("axis", "keepdims"), examples=lambda rng: [
+_rule("softmax", softmax, softmax_jac, argnames=("x",), static=("axis",), examples=_axis_examples,
+      second=softmax_second)
+_rule("log_softmax", log_softmax, log_softmax_jac, argnames=("x",), static=("axis",), examples=_axis_examples,
+      second=log_softmax_second)
+_rule("logsumexp", logsumexp, logsumexp_jac, argnames=("x",), static=("axis", "keepdims"), second=logsumexp_second,
+      examples=lambda rng: [
     ((normal(rng, 2, 3),), {}), ((normal(rng, 2, 3),), {"axis": 1}), ((normal(rng, 2, 3, 2),), {"axis": (0, 2)}),
     ((normal(rng, 2, 3),), {"axis": 0, "keepdims": True}), ((normal(rng),), {}), ((normal(rng, 2, 0),), {"axis": 0}),
 ])
@@ -272,6 +328,11 @@ def _full_factor(factor, what):
     return structured(f"{letters}->|{letters}", factor)
 
 
+def _ce_second(d):
+    letters = LETTERS[: d.ndim]
+    return second_structured(f"{letters}->|{letters}|{letters}", d)
+
+
 def _quiet_divide(a, b):
     with np.errstate(divide="ignore", over="ignore"):
         return a / b
@@ -288,4 +349,5 @@ _rule(
     lambda ans, P, Q: _full_factor(-np.log(Q), "-log(Q)"),
     lambda ans, P, Q: _full_factor(_quiet_divide(-P, Q), "-P/Q"),
     argnames=("P", "Q"), domain=_cross_entropy_domain, examples=_ce_examples,
+    second={(0, 1): lambda ans, P, Q: _ce_second(-1 / Q), (1, 1): lambda ans, P, Q: _ce_second(P / (Q * Q))},
 )

@@ -291,17 +291,17 @@ def _cumsum_examples(rng):
 
 
 _AXIS = ("axis", "keepdims")
-define("sum", np.sum, sum_jac, argnames=("x",), static=_AXIS, builtin=True, examples=_sum_examples)
-define("mean", np.mean, mean_jac, argnames=("x",), static=_AXIS, builtin=True, examples=_axis_examples)
-define("nansum", np.nansum, nansum_jac, argnames=("x",), static=_AXIS, builtin=True, examples=_axis_examples)
-define("nanmean", np.nanmean, nanmean_jac, argnames=("x",), static=_AXIS, builtin=True, examples=_axis_examples)
+define("sum", np.sum, sum_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_sum_examples)
+define("mean", np.mean, mean_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples)
+define("nansum", np.nansum, nansum_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples)
+define("nanmean", np.nanmean, nanmean_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples)
 define("prod", np.prod, prod_jac, argnames=("x",), static=_AXIS, builtin=True, examples=_prod_examples)
-define("max", np.max, max_jac, argnames=("x",), static=_AXIS, builtin=True, functions=(np.amax,),
+define("max", np.max, max_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", functions=(np.amax,),
        examples=_extreme_examples)
-define("min", np.min, min_jac, argnames=("x",), static=_AXIS, builtin=True, functions=(np.amin,),
+define("min", np.min, min_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", functions=(np.amin,),
        examples=_extreme_examples)
 define("var", np.var, var_jac, argnames=("x",), static=("axis", "ddof", "keepdims"), builtin=True,
        examples=_var_examples)
 define("std", np.std, std_jac, argnames=("x",), static=("axis", "ddof", "keepdims"), builtin=True,
        examples=_var_examples)
-define("cumsum", np.cumsum, cumsum_jac, argnames=("x",), static=("axis",), builtin=True, examples=_cumsum_examples)
+define("cumsum", np.cumsum, cumsum_jac, argnames=("x",), static=("axis",), builtin=True, second="linear", examples=_cumsum_examples)

@@ -54,15 +54,21 @@ class Rule:
         functions: further function objects that find this rule when traced.
         static: the names of the options a traced call may pass (``axis``, ``keepdims``, ...).
         variadic: one maker for any number of array arguments (see the module docstring).
+        second: the second derivatives, ``{(i, j): maker}`` for ``i <= j`` (a maker returns the
+            :class:`~tensorjac.Hessian` block ``d²ans / d arg_i d arg_j``, shape
+            ``ans.shape + arg_i.shape + arg_j.shape``; a missing pair is zero), or None when the
+            rule has none (``tensorjac.hessian`` then names the rule).  A variadic rule may give a
+            function ``second(i, j) -> maker or None`` instead.
     """
 
     def __init__(self, name, fun, makers, argnames, domain=None, examples=None, builtin=False,
-                 functions=(), static=(), bind=None, variadic=False):
+                 functions=(), static=(), bind=None, variadic=False, second=None):
         self.name, self.fun, self.makers = name, fun, tuple(makers)
         self.argnames, self.domain = tuple(argnames), domain
         self.examples, self.builtin = examples, builtin
         self.functions, self.static, self.variadic = tuple(functions), tuple(static), bool(variadic)
         self._bind = bind
+        self.second = second if variadic and callable(second) else _second_table(name, second, len(self.makers))
         self.__doc__ = fun.__doc__
 
     def bind(self, *args, **kwargs) -> tuple[tuple, dict]:
@@ -102,6 +108,25 @@ class Rule:
                 allowed = f"; it supports {list(self.static)}" if self.static else ""
                 raise TypeError(f"tensorjac's rule {self.name!r} does not support the option(s) {unsupported}{allowed}")
         return tuple(args), options
+
+    def second_maker(self, i: int, j: int):
+        """``maker(ans, *arrays, **options)`` of the block ``d²ans / d arg_i d arg_j``, or None when it is zero.
+
+        Raises ``NotImplementedError`` naming the rule when it declares no second derivatives.
+        """
+        if self.second is None:
+            raise NotImplementedError(
+                f"rule {self.name!r} has no second derivatives; declare them with second={{(i, j): maker}} "
+                "(or second='linear') when registering it"
+            )
+        if callable(self.second):  # a variadic rule's factory: second(i, j) -> maker or None
+            return self.second(i, j)
+        if self.variadic or i <= j:
+            return self.second.get((i, j) if not self.variadic else (0, 0))
+        maker = self.second.get((j, i))
+        if maker is None:
+            return None
+        return lambda *args, **kwargs: maker(*args, **kwargs).T
 
     def arg_names(self, n: int) -> tuple[str, ...]:
         """Names of ``n`` array arguments (``xs0, xs1, ...`` for a variadic rule)."""
@@ -173,6 +198,30 @@ class Rule:
         return f"Rule({self.name!r}, args={list(self.argnames)})"
 
 
+def _second_table(name, second, n):
+    """Normalise ``second=``: a dict ``{(i, j): maker}``, ``"linear"`` (all zero), a callable (the
+    ``(0, 0)`` block of a one-argument rule), or None (no second derivatives declared)."""
+    if second is None:
+        return None
+    if isinstance(second, str):
+        if second != "linear":
+            raise ValueError(f"rule {name!r}: second must be a dict of makers, a callable or 'linear', got {second!r}")
+        return {}
+    if callable(second):
+        second = {(0, 0): second}
+    if not isinstance(second, dict):
+        raise ValueError(f"rule {name!r}: second must be a dict {{(i, j): maker}}, got {type(second).__name__}")
+    table = {}
+    for key, maker in second.items():
+        if (not isinstance(key, tuple) or len(key) != 2 or not all(isinstance(k, int) and 0 <= k < n for k in key)
+                or key[0] > key[1]):
+            raise ValueError(f"rule {name!r}: second-derivative keys are pairs (i, j) with 0 <= i <= j < {n}, got {key!r}")
+        if not callable(maker):
+            raise ValueError(f"rule {name!r}: the second-derivative maker for {key} must be callable")
+        table[key] = maker
+    return table
+
+
 @functools.lru_cache(maxsize=None)
 def _signature(fun):
     """``inspect.signature(fun)``, or None for a ufunc or a builtin without one (cached)."""
@@ -238,7 +287,7 @@ def _add(rule: Rule) -> Rule:
 
 
 def define(name, fun, *makers, argnames=None, domain=None, examples=None, builtin=False, functions=(),
-           static=(), bind=None, variadic=False) -> Rule:
+           static=(), bind=None, variadic=False, second=None) -> Rule:
     """Build and register a :class:`Rule` (see :func:`register_rule`)."""
     if not callable(fun):
         raise ValueError(f"rule {name!r}: fun must be callable, got {type(fun).__name__}")
@@ -251,7 +300,7 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         if len(makers) != 1:
             raise ValueError(f"variadic rule {name!r} takes exactly one maker (called with argnum=i)")
         argnames = tuple(argnames or ("xs",))
-        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True))
+        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True, second))
     if argnames is None:
         params = list(inspect.signature(fun).parameters)
         if len(params) < len(makers):
@@ -259,11 +308,11 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         argnames = params[: len(makers)]
     if len(argnames) != len(makers):
         raise ValueError(f"rule {name!r}: {len(argnames)} argnames for {len(makers)} makers")
-    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind))
+    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, False, second))
 
 
 def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=None, functions=(), static=(),
-                  bind=None, variadic=False) -> Rule:
+                  bind=None, variadic=False, second=None) -> Rule:
     """Register an operation and its Jacobian makers (the analogue of a custom autograd Function).
 
     The rule is found by its name and by ``fun`` itself (``get_rule(fun)``).
@@ -281,6 +330,9 @@ def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=
         static: names of the non-array options a call may pass (``axis``, ...).
         bind: ``bind(*args, **kwargs) -> (arrays, options)`` for an unusual signature.
         variadic: one maker for any number of arrays, called with ``argnum=i``.
+        second: second derivatives for ``tensorjac.hessian``: ``{(i, j): maker}`` (``i <= j``; a
+            maker returns the ``Hessian`` block of ``ans`` w.r.t. arguments i and j), a callable for
+            a one-argument rule, or ``"linear"`` when they are all zero.
 
     >>> import numpy as np, tensorjac as tj
     >>> def cube(x):
@@ -293,7 +345,7 @@ def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=
     True
     """
     return define(name, fun, *makers, argnames=argnames, domain=domain, examples=examples, functions=functions,
-                  static=static, bind=bind, variadic=variadic)
+                  static=static, bind=bind, variadic=variadic, second=second)
 
 
 def find_rule(key) -> Rule | None:

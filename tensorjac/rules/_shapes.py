@@ -164,7 +164,7 @@ def _axes_in_order(axes, ndim, what, option):
 
 
 def _rule(name, fun, *makers, call=None, n=1, **options):
-    return define(name, fun, *makers, bind=binder(call or fun, name, n), builtin=True, **options)
+    return define(name, fun, *makers, bind=binder(call or fun, name, n), builtin=True, second="linear", **options)
 
 
 # ---- Reshapes -------------------------------------------------------------------------------------
@@ -453,7 +453,7 @@ def _join_binder(kind, with_axis):
 def _join_rule(kind, join, functions, examples, with_axis=True):
     define(kind, _joiner(kind, join), _join_jac(kind), argnames=("arrays",), variadic=True,
            static=("axis",) if with_axis else (), bind=_join_binder(kind, with_axis),
-           functions=tuple(f for f in functions if f is not None), builtin=True, examples=examples)
+           functions=tuple(f for f in functions if f is not None), builtin=True, second="linear", examples=examples)
 
 
 def _join_examples(*cases):

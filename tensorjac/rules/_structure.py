@@ -16,7 +16,7 @@ from .._jacobian import Jacobian, from_template, structured
 from .._terms import parse_spec
 
 __all__ = ["LETTERS", "linear", "aligned", "elementwise", "normalize_axes", "zeros", "gather_flat", "embed_flat",
-           "reshaped"]
+           "reshaped", "elementwise_second", "bilinear_second"]
 
 LETTERS = string.ascii_letters
 
@@ -155,3 +155,54 @@ def reshaped(ans, x) -> Jacobian:
     in_letters = LETTERS[ans.ndim: ans.ndim + x.ndim]
     return structured(f"{out_letters}{in_letters}->{out_letters}|{in_letters}", Reshape(ans.shape, x.shape),
                       dtype=ans.dtype)
+
+
+def _second(out_shape, out_letters, arg_shapes, arg_letters, factors, dtype):
+    """A second-derivative block (``out | arg_i | arg_j``) with einsum letters, broadcasting as
+    :func:`linear` does: a size-1 argument axis against a larger output axis gets a letter of
+    its own (the output axes it was broadcast along are then summed by any contraction)."""
+    from .._hessian import second_structured
+
+    sizes = dict(zip(out_letters, out_shape))
+    used = set(out_letters) | {c for letters in arg_letters for c in letters} | {c for _, l in factors for c in l}
+    spare = iter(c for c in LETTERS if c not in used)
+    groups = []
+    for shape, letters in zip(arg_shapes, arg_letters):
+        group = ""
+        for size, letter in zip(shape, letters):
+            if size == 1 and sizes.get(letter, 1) != 1:
+                letter = next(spare)
+            sizes.setdefault(letter, size)
+            group += letter
+        groups.append(group)
+    arrays, subs = [], []
+    for f, letters in factors:
+        f = np.asarray(f)
+        keep = [ax for ax, letter in enumerate(letters) if not (f.shape[ax] == 1 and sizes.get(letter, 1) != 1)]
+        arrays.append(f.reshape([f.shape[ax] for ax in keep]))
+        subs.append("".join(letters[ax] for ax in keep))
+    spec = f"{','.join(subs)}->{out_letters}|{groups[0]}|{groups[1]}"
+    return second_structured(spec, *arrays, sizes=sizes, dtype=dtype, symmetric=arg_shapes[0] == arg_shapes[1])
+
+
+def elementwise_second(ans, xi, xj, deriv2=None):
+    """Second derivative ``d²ans / dx_i dx_j`` of an elementwise map (maybe broadcasting), with the
+    elementwise values ``deriv2`` (broadcastable to ``ans``; ``None`` for 1): the three-way diagonal.
+
+    >>> import numpy as np
+    >>> H = elementwise_second(np.zeros(2), np.zeros(2), np.zeros(2), np.array([2.0, 3.0]))
+    >>> H.shape, H.nbytes
+    ((2, 2, 2), 16)
+    """
+    out = LETTERS[: np.ndim(ans)]
+    factors = [] if deriv2 is None else [(np.asarray(deriv2, dtype=ans.dtype), aligned(np.ndim(deriv2), out))]
+    return _second(np.shape(ans), out, (np.shape(xi), np.shape(xj)),
+                   (aligned(np.ndim(xi), out), aligned(np.ndim(xj), out)), factors, ans.dtype)
+
+
+def bilinear_second(ans, xi, xj, out_letters, xi_letters, xj_letters, factors=()):
+    """Second derivative ``d²ans / dx_i dx_j`` of a map bilinear in ``(x_i, x_j)`` written with einsum
+    letters (``matmul``: ``out 'XZ'``, ``x1 'XY'``, ``x2 'YZ'``): a constant of deltas, times
+    ``factors`` (the other operands of an einsum).  Nothing is stored for a plain product."""
+    return _second(np.shape(ans), out_letters, (np.shape(xi), np.shape(xj)), (xi_letters, xj_letters),
+                   list(factors), ans.dtype)
