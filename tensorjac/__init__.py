@@ -24,16 +24,24 @@ from .rules import (
     softmax,
     softplus,
 )
+from ._hessian import Hessian
+from ._implicit import ConditionWarning, ImplicitInfo, implicit, implicit_jacobian
 from .trace import (
+    HessianBlocks,
     NoRuleError,
     Program,
     TracingError,
+    curvature_term,
+    gauss_newton,
     grad,
+    hessian,
+    hvp,
     jacobian,
     jvp,
     make_program,
     value_and_grad,
     value_and_jacobian,
+    value_grad_and_hessian,
     vjp,
 )
 
@@ -49,6 +57,19 @@ __all__ = [
     "jvp",
     "make_program",
     "Program",
+    # second derivatives
+    "hessian",
+    "value_grad_and_hessian",
+    "hvp",
+    "Hessian",
+    "HessianBlocks",
+    "gauss_newton",
+    "curvature_term",
+    # implicit functions
+    "implicit_jacobian",
+    "implicit",
+    "ImplicitInfo",
+    "ConditionWarning",
     "TracingError",
     "NoRuleError",
     # tensorjac's own functions, traceable

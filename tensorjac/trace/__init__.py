@@ -7,7 +7,9 @@ tangents (forward mode); ``_transforms`` holds the JAX-shaped public functions.
 
 from ._tracer import NoRuleError, Traced, TracingError
 from ._program import Program, make_program
+from ._second import HessianBlocks, curvature_term, gauss_newton, hessian, hvp, value_grad_and_hessian
 from ._transforms import grad, jacobian, jvp, value_and_grad, value_and_jacobian, vjp
 
-__all__ = ["make_program", "Program", "jacobian", "value_and_jacobian", "grad", "value_and_grad", "vjp", "jvp", "Traced", "TracingError",
+__all__ = ["hessian", "value_grad_and_hessian", "hvp", "HessianBlocks", "gauss_newton", "curvature_term",
+           "make_program", "Program", "jacobian", "value_and_jacobian", "grad", "value_and_grad", "vjp", "jvp", "Traced", "TracingError",
            "NoRuleError"]
