@@ -15,8 +15,12 @@ This script
    rule and ``np.tensordot`` on dense Jacobians, fixing the draft's bugs (each fix is marked
    ``FIX``);
 2. computes the same gradient with tensorjac blocks and the block chain rule (``compose``);
-3. checks all four blocks (W, b, V, c) against finite differences and prints a table;
-4. trains the network with the backpropagation update of note 001 on a generated data set.
+3. computes it in one line, ``tj.grad`` of the loss written as plain numpy code (with the
+   stable ``log_softmax`` in place of ``log(softmax(.))``, which overflows for logit gaps
+   beyond ~745);
+4. checks all four blocks (W, b, V, c), from all three, against finite differences and prints
+   a table;
+5. trains the network with the backpropagation update of note 001 on a generated data set.
 
 It exits with status 1 if any block disagrees with finite differences.
 
@@ -186,6 +190,25 @@ def tensorjac_gradient(X, Y, W, b, V, c) -> dict[str, np.ndarray]:
     return {name: D[name].dense() for name in ("W", "b", "V", "c")}
 
 
+def network_loss_numpy(W, b, V, c, X, Y):
+    """The network loss as plain numpy code: tensorjac differentiates it as written.
+
+    ``-sum(Y * log_softmax(Z))`` is ``cross_entropy(Y, softmax(Z))`` computed stably: the
+    softmax of logits ``[0, -800, 0]`` underflows to 0 and its log to -inf, while
+    ``log_softmax`` gives -800.69.
+    """
+    Z = tj.logit(X @ W + b) @ V + c
+    return -np.sum(Y * tj.log_softmax(Z))
+
+
+#: The gradient in one line: backpropagation over the trace of the plain numpy loss.
+network_grad = tj.grad(network_loss_numpy, argnums=(0, 1, 2, 3))
+
+
+def one_line_gradient(X, Y, W, b, V, c) -> dict[str, np.ndarray]:
+    return dict(zip("WbVc", network_grad(W, b, V, c, X, Y)))
+
+
 def numpy_backprop_gradient(X, Y, W, b, V, c) -> dict[str, np.ndarray]:
     """Hand-written backpropagation for the same loss: the reference for speed and correctness."""
     A = X @ W + b
@@ -223,12 +246,13 @@ def check_against_finite_differences(X, Y, W, b, V, c, rtol=1e-6):
     """Table of (block, shape, max abs error, max rel error, ok) against numerical_jacobian."""
     analytic = tensorjac_gradient(X, Y, W, b, V, c)
     exercise = dict(zip("WbVc", nn_loss_gradient_closure(X, Y)([W, b, V, c])))
+    one_line = one_line_gradient(X, Y, W, b, V, c)
     numeric = tj.numerical_jacobian(lambda W, b, V, c: network_loss(X, Y, W, b, V, c), W, b, V, c)
     rows = []
     for name in ("W", "b", "V", "c"):
         ref = numeric[name].dense()
         scale = max(np.abs(ref).max(), 1e-300)
-        for label, grad in (("tensorjac", analytic[name]), ("exercise", exercise[name])):
+        for label, grad in (("compose", analytic[name]), ("exercise", exercise[name]), ("tj.grad", one_line[name])):
             abs_err = float(np.abs(grad - ref).max())
             rel_err = abs_err / scale
             rows.append((f"{name} ({label})", ref.shape, abs_err, rel_err, rel_err <= rtol))
@@ -274,9 +298,10 @@ def train(X, Y, k=8, steps=1500, lr=0.5, seed=2, report_every=300):
 
 def main() -> int:
     np.set_printoptions(precision=4, suppress=True)
-    print("1-3. Gradient of the note-001 network loss at N=6, d=4, k=3, m=2")
+    print("1-4. Gradient of the note-001 network loss at N=6, d=4, k=3, m=2")
     problem = make_problem(N=6, d=4, k=3, m=2)
     rows = check_against_finite_differences(*problem)
+    print("    (compose: the block chain rule; exercise: tensordot on dense Jacobians; tj.grad: one line)")
     print(f"{'block':<16}{'shape':<10}{'max abs error':>15}{'max rel error':>15}  ok")
     for name, shape, abs_err, rel_err, ok in rows:
         print(f"{name:<16}{str(shape):<10}{abs_err:>15.2e}{rel_err:>15.2e}  {'yes' if ok else 'NO'}")
@@ -284,7 +309,7 @@ def main() -> int:
     print("every block agrees with finite differences (rel. tolerance 1e-6)" if all_ok
           else "SOME BLOCK DISAGREES WITH FINITE DIFFERENCES")
 
-    print("\n4. Training on two concentric rings (300 points, 8 hidden units), note 001's backprop update")
+    print("\n5. Training on two concentric rings (300 points, 8 hidden units), note 001's backprop update")
     X, Y, labels = make_rings()
     _, history, Q = train(X, Y)
     for it, loss in history:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 
 import numpy as np
 
@@ -76,8 +77,9 @@ def _matmul_shapes(rng, max_batch=2):
 
 def builtin_case(i):
     """A random case for a built-in rule: ``(rule_name, args, kwargs)`` in float64."""
-    rng = np.random.default_rng(1000 + i)
     name = BUILTIN[i % len(BUILTIN)]
+    # seeded by the rule and the round, so a rule's cases do not change when rules are added
+    rng = np.random.default_rng([zlib.crc32(name.encode()), i // len(BUILTIN)])
     kwargs = {}
     if name in UNARY:
         shape = _shape(rng)
@@ -91,7 +93,7 @@ def builtin_case(i):
             args = (_values(rng, shape, "normal"),)
     elif name in BINARY:
         s1, s2 = _broadcast_pair(rng)
-        if name == "maximum" and rng.random() < 0.8:
+        if name == "maximum":  # values on a coarse grid: about a third of the pairs tie
             args = (_values(rng, s1, "ties"), _values(rng, s2, "ties"))
         elif name == "divide":
             args = (_values(rng, s1, "normal"), _values(rng, s2, "away"))

@@ -18,7 +18,7 @@ def test_example_script_exits_zero_and_prints_tables():
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     for block in ("W", "b", "V", "c"):
-        assert f"{block} (tensorjac)" in out and f"{block} (exercise)" in out
+        assert f"{block} (compose)" in out and f"{block} (exercise)" in out and f"{block} (tj.grad)" in out
     assert "every block agrees with finite differences" in out
     assert "final accuracy" in out
     accuracy = float(out.split("final accuracy")[1].split("%")[0])
@@ -48,7 +48,18 @@ def test_the_checker_in_the_example_catches_a_wrong_gradient(monkeypatch):
     monkeypatch.setattr(nn_backprop, "tensorjac_gradient", wrong)
     rows = nn_backprop.check_against_finite_differences(*nn_backprop.make_problem(N=6, d=4, k=3, m=2))
     failing = [row[0] for row in rows if not row[-1]]
-    assert failing == ["b (tensorjac)"]
+    assert failing == ["b (compose)"]
+
+    real_one_line = nn_backprop.one_line_gradient
+
+    def wrong_one_line(*args):
+        grads = real_one_line(*args)
+        grads["V"] = grads["V"] * 0.999
+        return grads
+
+    monkeypatch.setattr(nn_backprop, "one_line_gradient", wrong_one_line)
+    rows = nn_backprop.check_against_finite_differences(*nn_backprop.make_problem(N=6, d=4, k=3, m=2))
+    assert [row[0] for row in rows if not row[-1]] == ["b (compose)", "V (tj.grad)"]
 
 
 def test_fixed_draft_helpers():

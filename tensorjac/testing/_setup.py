@@ -66,13 +66,14 @@ class Setup:
             label = rule.name if rule is not None else _fun_label(f)
         else:
             raise ValueError(f"f must be a function, a registered rule or a rule name, got {type(f).__name__}")
-        if isinstance(f, (str, Rule)) and len(args) != len(rule.argnames):
+        if isinstance(f, (str, Rule)) and not rule.variadic and len(args) != len(rule.argnames):
             raise ValueError(
                 f"rule {rule.name!r} takes {len(rule.argnames)} array argument(s) {list(rule.argnames)}, got {len(args)}"
             )
         self.fun, self.label, self.rule = fun, label, rule
         if names is None:
-            names = rule.argnames if rule is not None and len(rule.argnames) == len(args) else arg_names(fun, len(args))
+            names = (rule.arg_names(len(args)) if rule is not None and (rule.variadic or len(rule.argnames) == len(args))
+                     else arg_names(fun, len(args)))
         names = tuple(names)
         if len(names) != len(args) or len(set(names)) != len(names):
             raise ValueError(f"names must give {len(args)} distinct names, got {names}")
@@ -109,7 +110,7 @@ class Setup:
 
     def _reference_for(self, pos):
         if self.reference_kind != "numerical" and self.rule is not None:
-            if self.rule.makers[pos] is not None:
+            if self.rule.maker(pos) is not None:
                 try:
                     return RuleReference(self, pos)
                 except Exception as exc:  # noqa: BLE001 - fall back to finite differences, and say so
