@@ -81,13 +81,13 @@ def main() -> int:
     ok = True
     for label, node, solver, x in cases:
         J = tj.jacobian(node)(x).dense()
-        reference = tj.numerical_jacobian(solver, x)["x"].dense()
+        reference = tj.numerical_jacobian(solver, x)[0].dense()
         err = rel_error(J, reference)
         ok &= err <= 1e-6
         print(f"{label:<30}{str(J.shape):<16}{err:>32.2e}  {'yes' if err <= 1e-6 else 'NO'}")
     x = cases[0][3]
     H = tj.hessian(lambda x: np.sum(deq(x) * deq(x)))(x).matrix()
-    reference = tj.numerical_jacobian(lambda x: tj.grad(lambda x: np.sum(deq(x) * deq(x)))(x), x)["x"].dense()
+    reference = tj.numerical_jacobian(lambda x: tj.grad(lambda x: np.sum(deq(x) * deq(x)))(x), x)[0].dense()
     err = rel_error(H, reference)
     ok &= err <= 1e-6
     print(f"{'Hessian of |DEQ(x)|^2':<30}{str(H.shape):<16}{err:>32.2e}  {'yes' if err <= 1e-6 else 'NO'}")

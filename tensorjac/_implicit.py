@@ -111,9 +111,9 @@ def _solve_dense(A: np.ndarray, B: np.ndarray, least_squares: bool, rng):
     if least_squares:
         if A.ndim != 2:
             raise ValueError("least_squares=True solves one system (a block-diagonal dF/dy is solved block by block)")
-        X, *_ = np.linalg.lstsq(A, np.concatenate([B, probes], axis=1), rcond=None)
-        sv = np.linalg.svd(A, compute_uv=False)
-        cond = float(sv[0] / sv[-1]) if sv.size and sv[-1] > 0 else math.inf
+        X, _, rank, sv = np.linalg.lstsq(A, np.concatenate([B, probes], axis=1), rcond=None)
+        # the condition of the part that is solved (the singular values lstsq keeps)
+        cond = float(sv[0] / sv[rank - 1]) if rank else math.inf
         return X[:, : B.shape[1]], cond, "lstsq"
     method = "lu"
     rhs = np.concatenate([B, probes], axis=-1)
