@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import _budget
+from . import _budget, _plans
 from . import _terms as T
 from ._jacobian import Jacobian
 from ._validation import as_finite_float_array, as_float_array
@@ -101,9 +101,31 @@ class Hessian:
         return sum(arr.nbytes for term in self._terms for arr, _ in term.factors)
 
     # -- materialising --
+    def memory(self) -> dict:
+        """Bytes, predicted before anything is computed: ``stored`` (the factors), ``dense`` (the
+        array :meth:`dense` returns) and ``largest_intermediate`` (the largest array its
+        contractions create, from their plans: a dry run)."""
+        with _plans.recording() as record:
+            for term in self._terms:
+                T.einsum(term.factors, term.free(), T.label_sizes(term, self._shapes()), self.dtype)
+        itemsize = self.dtype.itemsize
+        return {"stored": self.nbytes, "dense": self.size * itemsize, "largest_intermediate": record.largest * itemsize}
+
     def dense(self, budget: int | None = None) -> np.ndarray:
-        """The Hessian as an array of shape ``out_shape + in_shape + in2_shape`` (``MemoryError`` above the budget)."""
+        """The Hessian as an array of shape ``out_shape + in_shape + in2_shape``.
+
+        Raises ``MemoryError`` naming the bytes of the result and of the largest intermediate
+        when either would exceed ``budget`` (default: :func:`tensorjac.get_dense_budget`).
+        """
         _budget.check(self.shape, self.dtype, budget, what="a dense Hessian")
+        predicted = self.memory()
+        if not _budget.fits(predicted["largest_intermediate"], 1, budget):
+            limit = _budget.get_dense_budget() if budget is None else budget
+            raise MemoryError(
+                f"refusing to materialise a dense Hessian of shape {self.shape}: the result needs "
+                f"{predicted['dense']:,} bytes but its contraction's largest intermediate "
+                f"{predicted['largest_intermediate']:,} bytes, over the budget of {limit:,} bytes"
+            )
         result = None
         for term in self._terms:
             part = T.einsum(term.factors, term.free(), T.label_sizes(term, self._shapes()), self.dtype)

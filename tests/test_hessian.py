@@ -173,3 +173,19 @@ def test_dense_refuses_above_the_budget_naming_the_bytes(rng):
             H.dense()
     finally:
         tj.set_dense_budget(old)
+
+
+def test_memory_is_predicted_before_it_is_spent(rng):
+    X = rng.normal(size=(300, 200))
+    W = rng.normal(size=(200, 150)) / 20
+    f = lambda W: np.sum(np.tanh(X @ W))  # noqa: E731
+    with pytest.raises(MemoryError, match=r"largest intermediate of [\d,]+ bytes.*over the budget of 100,000 bytes"):
+        tj.hessian(f, budget=100_000)(W)
+    H = tj.hessian(f)(rng.normal(size=(200, 3)) / 20)
+    predicted = H.memory()
+    assert predicted["dense"] == H.size * 8 and predicted["stored"] == H.nbytes
+    assert predicted["largest_intermediate"] >= predicted["dense"]  # the delta is broadcast at the end
+    needed = max(predicted["dense"], predicted["largest_intermediate"])
+    assert H.dense(budget=needed).shape == H.shape  # exactly what was predicted suffices
+    with pytest.raises(MemoryError, match=r"Hessian of shape \(200, 3, 200, 3\)"):
+        H.dense(budget=needed - 8)

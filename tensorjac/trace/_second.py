@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .. import _budget
+from .. import _budget, _plans
 from .._hessian import Hessian, contract_vector, left, right
 from .._jacobian import Jacobian, product, pull, push
 from .._validation import as_finite_float_array
@@ -135,12 +135,31 @@ def _propagate(call):
     return J[call.output.id], H[call.output.id]
 
 
-def _hessian_blocks(call):
+def _predict(call, budget):
+    """Dry-run the propagation (plans only, no numbers) and refuse when it would not fit the budget."""
+    with _plans.recording() as record:
+        _, H = _propagate(call)
+    itemsize = np.dtype(call.value.dtype).itemsize
+    stored = sum(B.nbytes for B in H.values())
+    largest = record.largest * itemsize
+    limit = _budget.get_dense_budget() if budget is None else budget
+    if stored > limit or largest > limit:
+        dense = sum(B.size for B in H.values()) * itemsize
+        raise MemoryError(
+            f"hessian: computing it would store {stored:,} bytes of factors (the dense blocks: {dense:,} bytes) "
+            f"and create a largest intermediate of {largest:,} bytes, over the budget of {limit:,} bytes; "
+            "use tj.hvp for Hessian-vector products, or raise the budget (tj.set_dense_budget)"
+        )
+
+
+def _hessian_blocks(call, budget=None, check_memory=True):
     out_shape, dtype = call.value.shape, call.value.dtype
     n = len(call.inputs)
     if call.output is None or any(call.output is v for v in call.inputs):
         J, H = {}, {}
     else:
+        if check_memory:
+            _predict(call, budget)
         J, H = _propagate(call)
     blocks = {}
     for p in range(n):
@@ -162,13 +181,18 @@ def _named(call, blocks, single):
     return HessianBlocks(names, {(names[p], names[q]): B for (p, q), B in blocks.items()}, call.value.shape)
 
 
-def hessian(f, argnums=0):
+def hessian(f, argnums=0, *, budget: int | None = None, check_memory: bool = True):
     """The Hessian of ``f`` as a function of the same arguments: shape ``out_shape + in_shape + in_shape``.
 
     The layout of ``jax.hessian``; kept structured (deltas and diagonals stay factors) and known
     to be symmetric in its two input groups.  An int ``argnums`` gives a :class:`~tensorjac.Hessian`;
     a tuple gives :class:`HessianBlocks`, one block per pair of arguments (``H["W", "b"]``) that
     :meth:`HessianBlocks.matrix` assembles into one symmetric matrix.
+
+    Memory is known before it is spent: with ``check_memory`` (the default) the propagation is
+    first dry-run, and when the factors it would store or the largest intermediate it would
+    create exceed ``budget`` bytes (default :func:`tensorjac.get_dense_budget`) a
+    ``MemoryError`` names both before anything is computed.
 
     >>> import numpy as np, tensorjac as tj
     >>> H = tj.hessian(lambda x, y: np.sum(x * x * y), argnums=(0, 1))(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
@@ -185,7 +209,7 @@ def hessian(f, argnums=0):
     def transformed(*args, **kwargs):
         positions, single = _check_argnums(argnums, len(args), "hessian")
         call = TracedCall(f, args, kwargs, positions, "hessian")
-        _, blocks = _hessian_blocks(call)
+        _, blocks = _hessian_blocks(call, budget, check_memory)
         return _named(call, blocks, single)
 
     return transformed
