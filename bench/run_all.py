@@ -1,4 +1,4 @@
-"""Run every benchmark workload (issues 4 and 8) and print the table of ratios.
+"""Run every benchmark workload (issues 4, 8, 9 and 10) and print the table of ratios.
 
     python bench/run_all.py [--threads N] [--repeats R] [--only NAME ...]
 
@@ -138,10 +138,11 @@ def main(argv=None) -> int:
     import numpy as np
 
     peers = _harness.Peers(args.threads)
+    import second_order
     import tracing
     import workloads
 
-    everything = {**workloads.WORKLOADS, **tracing.WORKLOADS}
+    everything = {**workloads.WORKLOADS, **tracing.WORKLOADS, **second_order.WORKLOADS}
     names = args.only or list(everything)
     unknown = [n for n in names if n not in everything]
     if unknown:

@@ -34,7 +34,7 @@ from . import _budget, _plans
 from . import _terms as T
 from ._validation import as_finite_float_array, as_float_array
 
-__all__ = ["Jacobian", "structured", "from_template", "protect", "from_owned_dense", "matrix_views", "product", "finish", "pull", "push"]
+__all__ = ["Jacobian", "structured", "from_template", "protect", "from_owned_dense", "diagonal_of", "terms_sum", "matrix_views", "product", "finish", "pull", "push"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -418,6 +418,25 @@ def from_owned_dense(arr: np.ndarray, out_shape: tuple, in_shape: tuple, dtype: 
 
 _make_term = T.make_term
 _new_jacobian = object.__new__
+
+
+def terms_sum(*Js: Jacobian) -> Jacobian:
+    """The sum of Jacobians of one shape and dtype as one Jacobian holding all their terms (no merging:
+    for rules whose terms differ in structure, e.g. softmax's two)."""
+    first = Js[0]
+    if any(J.shape != first.shape or J.out_shape != first.out_shape or J.dtype != first.dtype for J in Js):
+        raise ValueError("terms_sum: the Jacobians must share out_shape, in_shape and dtype")
+    return Jacobian._new(first.out_shape, first.in_shape, sum((J._terms for J in Js), ()), first.dtype)
+
+
+def diagonal_of(shape: tuple, d, dtype) -> Jacobian:
+    """The diagonal Jacobian ``x -> d * x`` on ``T_shape`` (``d`` None: the identity), for rules:
+    ``d`` is kept as a read-only view, no checks (a hot path of every elementwise rule)."""
+    labels = T.fresh_labels(len(shape))
+    factors = () if d is None else ((T.freeze(d.view()), labels),)
+    J = _new_jacobian(Jacobian)
+    J._init(shape, shape, (T.make_term(factors, (labels, labels)),), np.dtype(dtype))
+    return J
 
 
 def _astype(terms, dtype) -> list:

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from .._jacobian import structured
+from .._jacobian import structured, terms_sum
 from .._validation import as_float_array
 from ._examples import normal, positive, unary_examples
 from ._linalg import matmul_jac_0, matmul_jac_1
@@ -163,9 +163,8 @@ def _axis_of(x, axis, what):
 
 
 def _shifted_exp(x, axis):
-    """``exp(x - max)`` and the max along ``axis`` (kept); 0 where an axis has size 0."""
-    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    m = np.where(np.isfinite(m), m, 0)
+    """``exp(x - max)`` and the max along ``axis`` (kept); 0 where the axis has size 0."""
+    m = np.max(x, axis=axis, keepdims=True) if x.shape[axis] else np.zeros((), x.dtype)
     return np.exp(x - m), m
 
 
@@ -177,7 +176,7 @@ def softmax(x, axis=-1):
     >>> tj.softmax(np.array([0.0, 1000.0]))
     array([0., 1.])
     """
-    x = as_float_array(x, "softmax: x")
+    x = x if type(x) is np.ndarray and x.dtype.kind == "f" else as_float_array(x, "softmax: x")
     ax = _axis_of(x, axis, "softmax")
     e, _ = _shifted_exp(x, ax)
     return e / np.sum(e, axis=ax, keepdims=True)
@@ -191,7 +190,7 @@ def log_softmax(x, axis=-1):
     >>> tj.log_softmax(np.array([0.0, -800.0, 0.0])).round(4).tolist()
     [-0.6931, -800.6931, -0.6931]
     """
-    x = as_float_array(x, "log_softmax: x")
+    x = x if type(x) is np.ndarray and x.dtype.kind == "f" else as_float_array(x, "log_softmax: x")
     ax = _axis_of(x, axis, "log_softmax")
     e, m = _shifted_exp(x, ax)
     return x - m - np.log(np.sum(e, axis=ax, keepdims=True))
@@ -219,14 +218,14 @@ def _softmax_terms(ans, x, axis, what):
 def softmax_jac(ans, x, axis=-1):
     # d s[..b..] / d x[..d..] = delta(rest) * (s_b delta(b, d) - s_b s_d): block-diagonal over the rest.
     out, inn, sizes = _softmax_terms(ans, x, axis, "softmax")
-    return structured(f"{out}->{out}|{out}", ans) + structured(f"{out},{inn}->{out}|{inn}", ans, -ans, sizes=sizes)
+    return terms_sum(structured(f"{out}->{out}|{out}", ans), structured(f"{out},{inn}->{out}|{inn}", ans, -ans, sizes=sizes))
 
 
 def log_softmax_jac(ans, x, axis=-1):
     # d l[..b..] / d x[..d..] = delta(rest) * (delta(b, d) - s_d)
     out, inn, sizes = _softmax_terms(ans, x, axis, "log_softmax")
-    return structured(f"->{out}|{out}", sizes=sizes, dtype=ans.dtype) + structured(f"{inn}->{out}|{inn}", -np.exp(ans),
-                                                                                    sizes=sizes)
+    return terms_sum(structured(f"->{out}|{out}", sizes=sizes, dtype=ans.dtype),
+                     structured(f"{inn}->{out}|{inn}", -np.exp(ans), sizes=sizes))
 
 
 def logsumexp_jac(ans, x, axis=None, keepdims=False):

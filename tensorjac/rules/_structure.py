@@ -12,7 +12,7 @@ import string
 
 import numpy as np
 
-from .._jacobian import Jacobian, from_template, structured
+from .._jacobian import Jacobian, diagonal_of, from_template, structured
 from .._terms import parse_spec
 
 __all__ = ["LETTERS", "linear", "aligned", "elementwise", "normalize_axes", "zeros", "gather_flat", "embed_flat",
@@ -68,6 +68,9 @@ def aligned(ndim, out_letters):
 
 def elementwise(ans, x, deriv=None) -> Jacobian:
     """Jacobian of an elementwise map of ``x`` (maybe broadcast to ``ans``) with derivative ``deriv``."""
+    if x.shape == ans.shape and (deriv is None or np.shape(deriv) == ans.shape):
+        # the commonest case, a plain diagonal (or identity), built without the general machinery
+        return diagonal_of(ans.shape, None if deriv is None else np.asarray(deriv, dtype=ans.dtype), ans.dtype)
     out = LETTERS[: ans.ndim]
     factors = [] if deriv is None else [(np.asarray(deriv, dtype=ans.dtype), aligned(np.ndim(deriv), out))]
     return linear(ans.shape, out, x.shape, aligned(x.ndim, out), factors, dtype=ans.dtype)

@@ -76,8 +76,16 @@ class Graph:
 
 
 def _structure(J: Jacobian) -> tuple:
-    return (J.out_shape, J.in_shape, str(J.dtype), repr(J).split("structure=")[1].split(", stored_bytes")[0],
-            tuple(getattr(arr, "shape", ()) for t in J._terms for arr, _ in t.factors))
+    """The structure of a Jacobian block, cheaply: shapes, dtype, and each term's label pattern
+    (labels numbered by first appearance) with its factors' shapes."""
+    terms = []
+    for term in J._terms:
+        canon: dict = {}
+        groups = tuple(tuple(canon.setdefault(lab, len(canon)) for lab in g) for g in term.groups)
+        factors = tuple((tuple(canon.setdefault(lab, len(canon)) for lab in labs), arr.shape)
+                        for arr, labs in term.factors)
+        terms.append((groups, factors))
+    return (J.out_shape, J.in_shape, J.dtype.char, tuple(terms))
 
 
 # ---- Cotangents and tangents ------------------------------------------------------------------

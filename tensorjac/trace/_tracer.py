@@ -28,7 +28,7 @@ from .._validation import as_finite_float_array
 from ..rules import find_composite, find_rule
 from ..rules import astype as _astype
 
-__all__ = ["Traced", "Trace", "Var", "Equation", "TracingError", "NoRuleError", "is_traced"]
+__all__ = ["Traced", "Trace", "Var", "Equation", "Ref", "TracingError", "NoRuleError", "is_traced"]
 
 
 class TracingError(TypeError):
@@ -62,11 +62,13 @@ class Equation:
     constants only, then ``rule`` is None).
     """
 
-    __slots__ = ("out", "func", "rule", "inputs", "options", "jacobians")
+    __slots__ = ("out", "func", "rule", "inputs", "options", "jacobians", "call", "_edges")
 
-    def __init__(self, out, func, rule, inputs, options, jacobians):
+    def __init__(self, out, func, rule, inputs, options, jacobians, call=None):
         self.out, self.func, self.rule = out, func, rule
         self.inputs, self.options, self.jacobians = inputs, options, jacobians
+        self.call = call  # a constant equation: (args, kwargs, index) with Ref(var) for traced values
+        self._edges = None
 
     @property
     def name(self) -> str:
@@ -75,15 +77,17 @@ class Equation:
         return getattr(self.func, "__name__", type(self.func).__name__)
 
     def edges(self):
-        """``(input Var, Jacobian)`` per dependent input, blocks of a repeated input summed."""
-        found: dict[int, list] = {}
-        for pos, J in self.jacobians.items():
-            var = self.inputs[pos]
-            if var.id in found:
-                found[var.id][1] = found[var.id][1] + J
-            else:
-                found[var.id] = [var, J]
-        return [tuple(pair) for pair in found.values()]
+        """``(input Var, Jacobian)`` per dependent input, blocks of a repeated input summed (computed once)."""
+        if self._edges is None:
+            found: dict[int, list] = {}
+            for pos, J in self.jacobians.items():
+                var = self.inputs[pos]
+                if var.id in found:
+                    found[var.id][1] = found[var.id][1] + J
+                else:
+                    found[var.id] = [var, J]
+            self._edges = [tuple(pair) for pair in found.values()]
+        return self._edges
 
 
 def _fun_name(func) -> str:
@@ -101,6 +105,7 @@ class Trace:
         self.vars: list[Var] = []
         self.equations: list[Equation] = []
         self.inputs: list[Var] = []
+        self.constants: list[Var] = []
         self._ids = itertools.count()
 
     # -- creating values -------------------------------------------------------------------
@@ -113,6 +118,12 @@ class Trace:
     def input(self, value, argnum) -> "Traced":
         var = self.new_var(value, True, argnum)
         self.inputs.append(var)
+        return Traced(self, var)
+
+    def constant_input(self, value, argnum) -> "Traced":
+        """An argument that is not differentiated, traced as a constant (for replays)."""
+        var = self.new_var(value, False, argnum)
+        self.constants.append(var)
         return Traced(self, var)
 
     # -- recording calls -------------------------------------------------------------------
@@ -209,7 +220,9 @@ class Trace:
         """A call without a derivative: computed as numpy computes it; its result is a constant."""
         result = func(*_map_traced(self.unwrap, args), **_map_traced(self.unwrap, kwargs))
         inputs = tuple(v._var for v in flat)
-        return _wrap_constants(self, func, result, inputs, kwargs)
+        to_ref = lambda t: Ref(t._var)  # noqa: E731
+        call = (_map_traced(to_ref, args), _map_traced(to_ref, kwargs))
+        return _wrap_constants(self, func, result, inputs, kwargs, call)
 
 
 def _leaves(x):
@@ -246,12 +259,22 @@ def _map_traced(fn, x):
     return x
 
 
-def _wrap_constants(trace, func, result, inputs, options):
+class Ref:
+    """A traced value's place in a recorded call (the arguments of a constant equation)."""
+
+    __slots__ = ("var",)
+
+    def __init__(self, var):
+        self.var = var
+
+
+def _wrap_constants(trace, func, result, inputs, options, call, index=()):
     if isinstance(result, (tuple, list)):
-        return type(result)(_wrap_constants(trace, func, r, inputs, options) for r in result)
+        return type(result)(_wrap_constants(trace, func, r, inputs, options, call, index + (k,))
+                            for k, r in enumerate(result))
     if isinstance(result, (np.ndarray, np.generic)) and func not in METADATA_FUNCTIONS:
         var = trace.new_var(np.asarray(result), False)
-        trace.equations.append(Equation(var, func, None, inputs, options, {}))
+        trace.equations.append(Equation(var, func, None, inputs, options, {}, call + (index,)))
         return Traced(trace, var)
     return result
 

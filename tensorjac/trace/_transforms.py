@@ -20,6 +20,7 @@ from .._jacobian import Jacobian, protect
 from .._validation import as_finite_float_array
 from ..blocks import Blocks
 from ._accumulate import ORDER_CHOICES, Graph, accumulate, pullback, pushforward
+from ._replay import Replay, Stale, signature_key
 from ._tracer import Trace, Traced, TracingError, make_input
 
 __all__ = ["jacobian", "value_and_jacobian", "grad", "value_and_grad", "vjp", "jvp", "trace_function"]
@@ -75,9 +76,13 @@ def _check_callable(f, what):
 
 
 class TracedCall:
-    """One traced call of ``f``: the trace, its inputs and output, names for the blocks."""
+    """One traced call of ``f``: the trace, its inputs and output, names for the blocks.
 
-    def __init__(self, f, args, kwargs, positions, what):
+    With ``constants=True`` (cache mode) the array arguments that are not differentiated are
+    traced as constants, so that a replay can substitute new ones (:mod:`._replay`).
+    """
+
+    def __init__(self, f, args, kwargs, positions, what, constants=False):
         if not args:
             raise TypeError(f"{what}: call the transformed function with the arguments of f")
         self.names = _param_names(f, len(args))
@@ -88,7 +93,12 @@ class TracedCall:
             traced = make_input(self.trace, args[pos], pos, self.names[pos])
             call[pos] = traced
             self.inputs.append(traced._var)
+        if constants:
+            for pos, a in enumerate(args):
+                if pos not in positions and isinstance(a, (np.ndarray, np.generic)):
+                    call[pos] = self.trace.constant_input(np.asarray(a), pos)
         out = f(*call, **kwargs)
+        self.value_var = out._var if isinstance(out, Traced) else None
         # Arrays from outside f that a returned Jacobian may keep: the arguments and captured arrays.
         self.external = [a for a in args if isinstance(a, np.ndarray)] + [
             x for eq in self.trace.equations for x in eq.inputs if isinstance(x, np.ndarray)
@@ -121,6 +131,38 @@ class TracedCall:
         return value.copy() if any(np.may_share_memory(value, v.value) for v in self.inputs) else value
 
 
+class ReplayedCall(TracedCall):
+    """A call recomputed by a :class:`~tensorjac.trace._replay.Replay` (the same attributes)."""
+
+    def __init__(self, trace, names, output, value, graph, args):  # noqa: D107 - no tracing here
+        self.trace, self.names, self.output, self.value, self.graph = trace, names, output, value, graph
+        self.inputs = list(trace.inputs)
+        self.external = [a for a in args if isinstance(a, np.ndarray)] + [
+            x for eq in trace.equations for x in eq.inputs if isinstance(x, np.ndarray)
+        ]
+
+
+_CACHE_SIZE = 64
+
+
+def _make_call(f, args, kwargs, positions, what, cache):
+    """A traced call of ``f``, or with ``cache`` (a dict) a replay of the one recorded for this signature."""
+    if cache is None:
+        return TracedCall(f, args, kwargs, positions, what)
+    key = signature_key(args, kwargs, positions)
+    replay = cache.get(key)
+    if replay is not None:
+        try:
+            return replay.run(args)
+        except Stale:
+            pass
+    call = TracedCall(f, args, kwargs, positions, what, constants=True)
+    if len(cache) >= _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = Replay(call)
+    return call
+
+
 def _blocks_or_single(blocks: dict, single: bool):
     if single:
         return next(iter(blocks.values()))
@@ -143,7 +185,7 @@ def _jacobian_blocks(call: TracedCall, order: str, single: bool):
     return _blocks_or_single(blocks, single)
 
 
-def value_and_jacobian(f, argnums=0, *, order: str = "optimal"):
+def value_and_jacobian(f, argnums=0, *, order: str = "optimal", cache: bool = False):
     """Like :func:`jacobian`, but the transformed function returns ``(f(*args), Jacobian)``.
 
     >>> import numpy as np, tensorjac as tj
@@ -156,17 +198,20 @@ def value_and_jacobian(f, argnums=0, *, order: str = "optimal"):
     if order not in ORDER_CHOICES:
         raise ValueError(f"value_and_jacobian: unknown order {order!r}; valid orders are {list(ORDER_CHOICES)}")
 
+    replays = {} if cache else None
+
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         positions, single = _check_argnums(argnums, len(args), "value_and_jacobian")
-        call = TracedCall(f, args, kwargs, positions, "value_and_jacobian")
+        call = _make_call(f, args, kwargs, positions, "value_and_jacobian", replays)
         blocks = _jacobian_blocks(call, order, single)
         return call.out_value(), blocks
 
+    transformed.cache = replays
     return transformed
 
 
-def jacobian(f, argnums=0, *, order: str = "optimal"):
+def jacobian(f, argnums=0, *, order: str = "optimal", cache: bool = False):
     """The Jacobian of ``f`` as a function of the same arguments: a structured :class:`Jacobian`.
 
     ``f`` is plain numpy code: ``np.`` functions, operators, indexing and array methods, on
@@ -182,6 +227,10 @@ def jacobian(f, argnums=0, *, order: str = "optimal"):
             ``f``'s parameters and addressable by position).  The other arguments are constants.
         order: how the Jacobian is accumulated over the trace: ``"optimal"`` (the cheapest
             predicted order), ``"forward"`` or ``"reverse"``.
+        cache: trace ``f`` once per signature (shapes, dtypes, non-array arguments) and replay
+            the trace with new values afterwards, as ``jax.jit`` does; see
+            :mod:`tensorjac.trace._replay` for what that assumes.  Off by default: ``f`` is
+            traced at every call.
 
     >>> import numpy as np, tensorjac as tj
     >>> W = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -195,12 +244,13 @@ def jacobian(f, argnums=0, *, order: str = "optimal"):
            [0., 1.]]))
     """
     _check_callable(f, "jacobian")
-    inner = value_and_jacobian(f, argnums, order=order)
+    inner = value_and_jacobian(f, argnums, order=order, cache=cache)
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         return inner(*args, **kwargs)[1]
 
+    transformed.cache = inner.cache
     return transformed
 
 
@@ -212,7 +262,7 @@ def _scalar_output(call: TracedCall, what: str):
         )
 
 
-def value_and_grad(f, argnums=0):
+def value_and_grad(f, argnums=0, *, cache: bool = False):
     """Like :func:`grad`, but the transformed function returns ``(f(*args), gradient)``.
 
     >>> import numpy as np, tensorjac as tj
@@ -220,11 +270,12 @@ def value_and_grad(f, argnums=0):
     (array(5.), array([2., 4.]))
     """
     _check_callable(f, "value_and_grad")
+    replays = {} if cache else None
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         positions, single = _check_argnums(argnums, len(args), "grad")
-        call = TracedCall(f, args, kwargs, positions, "grad")
+        call = _make_call(f, args, kwargs, positions, "grad", replays)
         _scalar_output(call, "grad")
         if call.output is None:
             grads = [np.zeros(v.shape, dtype=np.result_type(v.dtype, call.value.dtype)) for v in call.inputs]
@@ -234,14 +285,16 @@ def value_and_grad(f, argnums=0):
             grads = pullback(call.graph, np.ones((), dtype=call.value.dtype))
         return call.out_value(), grads[0] if single else tuple(grads)
 
+    transformed.cache = replays
     return transformed
 
 
-def grad(f, argnums=0):
+def grad(f, argnums=0, *, cache: bool = False):
     """The gradient of a scalar-valued ``f``, as a function of the same arguments.
 
     Returns an array shaped like the argument (a tuple of them for tuple ``argnums``),
-    computed by backpropagation over the trace: no Jacobian is built.
+    computed by backpropagation over the trace: no Jacobian is built.  ``cache=True`` replays
+    the trace recorded for the arguments' signature (see :func:`jacobian`).
 
     >>> import numpy as np, tensorjac as tj
     >>> tj.grad(lambda W, x: np.sum(np.tanh(W @ x)))(np.zeros((2, 3)), np.ones(3))
@@ -249,12 +302,13 @@ def grad(f, argnums=0):
            [1., 1., 1.]])
     """
     _check_callable(f, "grad")
-    inner = value_and_grad(f, argnums)
+    inner = value_and_grad(f, argnums, cache=cache)
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         return inner(*args, **kwargs)[1]
 
+    transformed.cache = inner.cache
     return transformed
 
 
