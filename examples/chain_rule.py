@@ -42,8 +42,7 @@ def h(x):
     return f(g(x))
 
 
-def main() -> int:
-    np.set_printoptions(precision=6, suppress=True)
+def _main() -> int:
     H0 = tj.jacobian(h)(x0)  # the Jacobian of the composition, shape (1, 5)
     F0 = tj.jacobian(f)(g(x0))  # (1, 3)
     G0 = tj.jacobian(g)(x0)  # (3, 5)
@@ -59,6 +58,11 @@ def main() -> int:
     print("\nNo line builds an identity: JAX's forward mode starts from a 5 x 5 identity made with iota;")
     print("here d b/d a is G itself (A[a,i]) and d c/d b a diagonal, contracted once in the cheapest order.")
     return 0 if ok else 1
+
+
+def main() -> int:
+    with np.printoptions(precision=6, suppress=True):  # printing only: the caller's options stay
+        return _main()
 
 
 if __name__ == "__main__":

@@ -60,7 +60,6 @@ def second_order_chain_rule(seed=1):
     gn = tj.gauss_newton(tj.jacobian(f)(x), tj.hessian(g)(z)).matrix()
     curvature = tj.curvature_term(tj.grad(g)(z), tj.hessian(f)(x)).matrix()
     total = tj.hessian(lambda x: g(f(x)))(x).matrix()
-    np.set_printoptions(precision=4, suppress=True)
     print("2. note 003's second-order chain rule for h = g(f(x)), f(x) = tanh(A x), g(z) = log sum exp z")
     print("   Gauss-Newton term J_f^T H_g J_f:\n", gn)
     print("   curvature term sum_i (dg/dz_i) H_{f_i}:\n", curvature)
@@ -89,9 +88,14 @@ def note_003_worked_example():
     return ok
 
 
-def main() -> int:
+def _main() -> int:
     results = [logistic_regression(), second_order_chain_rule(), note_003_worked_example()]
     return 0 if all(results) else 1
+
+
+def main() -> int:
+    with np.printoptions(precision=4, suppress=True):  # printing only: the caller's options stay
+        return _main()
 
 
 if __name__ == "__main__":

@@ -296,8 +296,7 @@ def train(X, Y, k=8, steps=1500, lr=0.5, seed=2, report_every=300):
     return (W, b, V, c), history, Q
 
 
-def main() -> int:
-    np.set_printoptions(precision=4, suppress=True)
+def _main() -> int:
     print("1-4. Gradient of the note-001 network loss at N=6, d=4, k=3, m=2")
     problem = make_problem(N=6, d=4, k=3, m=2)
     rows = check_against_finite_differences(*problem)
@@ -317,6 +316,11 @@ def main() -> int:
     accuracy = float(np.mean(Q.argmax(axis=1) == labels))
     print(f"  final accuracy {accuracy:.1%}")
     return 0 if all_ok else 1
+
+
+def main() -> int:
+    with np.printoptions(precision=4, suppress=True):  # printing only: the caller's options stay
+        return _main()
 
 
 if __name__ == "__main__":

@@ -319,8 +319,8 @@ def implicit(solve, F, *, tol: float = 1e-6):
     def second(i, j):
         return lambda ans, *xs: _second(F, len(xs), i, j)(ans, *xs)
 
-    define(f"implicit:{node.__name__}:{id(node)}", value, maker, variadic=True, functions=(node,), argnames=("x",),
-           bind=_positional_only, second=second)
+    define(f"implicit:{node.__name__}", value, maker, variadic=True, functions=(node,), argnames=("x",),
+           bind=_positional_only, second=second, hidden=True)
     return node
 
 

@@ -272,12 +272,13 @@ def find_composite(func):
         return None
 
 
-def _add(rule: Rule) -> Rule:
+def _add(rule: Rule, hidden: bool = False) -> Rule:
     if not isinstance(rule.name, str) or not rule.name:
         raise ValueError(f"a rule name must be a non-empty string, got {rule.name!r}")
-    if rule.name in _BY_NAME:
-        raise ValueError(f"a rule named {rule.name!r} is already registered")
-    _BY_NAME[rule.name] = rule
+    if not hidden:
+        if rule.name in _BY_NAME:
+            raise ValueError(f"a rule named {rule.name!r} is already registered")
+        _BY_NAME[rule.name] = rule
     for fun in (rule.fun, *rule.functions):
         try:
             _BY_FUNCTION.setdefault(fun, rule)
@@ -287,8 +288,9 @@ def _add(rule: Rule) -> Rule:
 
 
 def define(name, fun, *makers, argnames=None, domain=None, examples=None, builtin=False, functions=(),
-           static=(), bind=None, variadic=False, second=None) -> Rule:
-    """Build and register a :class:`Rule` (see :func:`register_rule`)."""
+           static=(), bind=None, variadic=False, second=None, hidden=False) -> Rule:
+    """Build and register a :class:`Rule` (see :func:`register_rule`); a ``hidden`` rule is found by
+    its functions only (not by name, not in :func:`rule_names`): the rules that ``tj.implicit`` makes."""
     if not callable(fun):
         raise ValueError(f"rule {name!r}: fun must be callable, got {type(fun).__name__}")
     if not makers:
@@ -300,7 +302,8 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         if len(makers) != 1:
             raise ValueError(f"variadic rule {name!r} takes exactly one maker (called with argnum=i)")
         argnames = tuple(argnames or ("xs",))
-        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True, second))
+        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True, second),
+                    hidden)
     if argnames is None:
         params = list(inspect.signature(fun).parameters)
         if len(params) < len(makers):
@@ -308,7 +311,8 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         argnames = params[: len(makers)]
     if len(argnames) != len(makers):
         raise ValueError(f"rule {name!r}: {len(argnames)} argnames for {len(makers)} makers")
-    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, False, second))
+    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, False, second),
+                hidden)
 
 
 def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=None, functions=(), static=(),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_finite_float_array
+from ._accumulate import Graph
 from ._tracer import Equation, Ref, Trace, Var
 
 __all__ = ["Replay", "signature_key", "Stale"]
@@ -88,10 +89,7 @@ class Replay:
         self.static_value = call.value if self.value_id is None and call.output is None else None
 
     def run(self, args):
-        """A call object (as :class:`~tensorjac.trace._transforms.TracedCall` has) for new arguments."""
-        from ._accumulate import Graph
-        from ._transforms import ReplayedCall
-
+        """``(trace, output var, value, graph)`` recomputed for new arguments (raises :class:`Stale`)."""
         trace = Trace()
         env: dict[int, Var] = {}
         for argnum, old in self.inputs:
@@ -139,4 +137,4 @@ class Replay:
         else:
             value = self.static_value
         graph = Graph(trace, output, trace.inputs) if output is not None else None
-        return ReplayedCall(trace, self.names, output, value, graph, args)
+        return trace, output, value, graph

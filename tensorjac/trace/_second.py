@@ -107,13 +107,28 @@ def _add(a, b):
     return b if a is None else a + b
 
 
-def _propagate(call):
+def _second_blocks(call) -> dict:
+    """Every rule's second-derivative blocks the propagation needs, ``{(equation index, i, j): block}``.
+
+    Computed once, outside any dry run: a maker may itself contract (an implicit function's does).
+    """
+    found = {}
+    for k, eq in enumerate(call.graph.equations):
+        positions = list(eq.jacobians)
+        for i in positions:
+            for j in positions:
+                found[k, i, j] = _d2(eq, i, j)
+    return found
+
+
+def _propagate(call, second):
     """``(J, H)``: per traced value, its Jacobians ``{p: Jacobian}`` and second derivatives
-    ``{(p, q): Hessian}`` (``p <= q``) with respect to the differentiated inputs."""
+    ``{(p, q): Hessian}`` (``p <= q``) with respect to the differentiated inputs (``second``: the
+    rules' blocks, from :func:`_second_blocks`)."""
     inputs = call.inputs
     J = {v.id: {p: Jacobian.identity(v.shape, dtype=v.dtype)} for p, v in enumerate(inputs)}
     H: dict[int, dict] = {v.id: {} for v in inputs}
-    for eq in call.graph.equations:
+    for k, eq in enumerate(call.graph.equations):
         positions = [pos for pos in eq.jacobians]
         Jz, Hz = {}, {}
         for pos in positions:
@@ -124,7 +139,7 @@ def _propagate(call):
                 Hz[pq] = _add(Hz.get(pq), left(D, Hv))
         for i in positions:
             for j in positions:
-                D2 = _d2(eq, i, j)
+                D2 = second[k, i, j]
                 if D2 is None:
                     continue
                 for p, Ji in J[eq.inputs[i].id].items():
@@ -135,10 +150,10 @@ def _propagate(call):
     return J[call.output.id], H[call.output.id]
 
 
-def _predict(call, budget):
+def _predict(call, second, budget):
     """Dry-run the propagation (plans only, no numbers) and refuse when it would not fit the budget."""
     with _plans.recording() as record:
-        _, H = _propagate(call)
+        _, H = _propagate(call, second)
     itemsize = np.dtype(call.value.dtype).itemsize
     stored = sum(B.nbytes for B in H.values())
     largest = record.largest * itemsize
@@ -158,9 +173,10 @@ def _hessian_blocks(call, budget=None, check_memory=True):
     if call.output is None or any(call.output is v for v in call.inputs):
         J, H = {}, {}
     else:
+        second = _second_blocks(call)
         if check_memory:
-            _predict(call, budget)
-        J, H = _propagate(call)
+            _predict(call, second, budget)
+        J, H = _propagate(call, second)
     blocks = {}
     for p in range(n):
         for q in range(p, n):

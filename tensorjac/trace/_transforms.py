@@ -134,7 +134,7 @@ class TracedCall:
 class ReplayedCall(TracedCall):
     """A call recomputed by a :class:`~tensorjac.trace._replay.Replay` (the same attributes)."""
 
-    def __init__(self, trace, names, output, value, graph, args):  # noqa: D107 - no tracing here
+    def __init__(self, trace, output, value, graph, names, args):  # noqa: D107 - no tracing here
         self.trace, self.names, self.output, self.value, self.graph = trace, names, output, value, graph
         self.inputs = list(trace.inputs)
         self.external = [a for a in args if isinstance(a, np.ndarray)] + [
@@ -153,7 +153,7 @@ def _make_call(f, args, kwargs, positions, what, cache):
     replay = cache.get(key)
     if replay is not None:
         try:
-            return replay.run(args)
+            return ReplayedCall(*replay.run(args), replay.names, args)
         except Stale:
             pass
     call = TracedCall(f, args, kwargs, positions, what, constants=True)
