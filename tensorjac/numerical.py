@@ -46,7 +46,7 @@ from ._jacobian import from_owned_dense
 from ._validation import as_float_array, check_finite, select_args
 from .blocks import Blocks
 
-__all__ = ["numerical_jacobian", "NumericalBlocks", "DEFAULT_STEP", "arg_names"]
+__all__ = ["numerical_jacobian", "NumericalBlocks", "FiniteDifferenceError", "DEFAULT_STEP", "arg_names"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _ETA = float(np.finfo(np.float64).smallest_subnormal)  # absolute rounding of any value (underflow)
@@ -71,6 +71,17 @@ RATIO_RANGE = (0.6 * RATIO**2, 1.5 * RATIO**6)
 RESOLVED = 1e-8
 #: ``vectorized=True`` stacks at most about this many bytes of probe points and outputs per call.
 BATCH_BYTES = 1 << 26
+
+
+class FiniteDifferenceError(ValueError):
+    """Finite differences failed for one input entry (``name``, ``index``); ``str`` says why."""
+
+    def __init__(self, template: str, name: str, index: tuple):
+        self.template, self.name, self.index = template, name, index
+        super().__init__(self.message(name, index))
+
+    def message(self, name, index) -> str:
+        return self.template.format(name=repr(name), index=index)
 
 
 class NumericalBlocks(Blocks):
@@ -398,15 +409,15 @@ def _columns(evaluate, pos: int, x: np.ndarray, js, base: float, eps: float, val
         if s.result is None:
             index = tuple(int(i) for i in np.unravel_index(j, x.shape))
             if s.unresolved:
-                raise ValueError(
-                    f"the finite differences of f do not converge for argument {name!r} at index {index} "
+                raise FiniteDifferenceError(
+                    "the finite differences of f do not converge for argument {name} at index {index} "
                     f"(x = {s.orig:g}) down to step {s.failed_step:.3g}, the resolution of x there: f varies "
                     "faster than float64 can probe at this point (a large argument of a periodic function?) or "
-                    "is not differentiable there"
+                    "is not differentiable there", name, index,
                 )
-            raise ValueError(
-                f"f is not finite near argument {name!r} at index {index} even with step {s.failed_step:g}; "
-                "is the point on the edge of f's domain?"
+            raise FiniteDifferenceError(
+                "f is not finite near argument {name} at index {index} even with step "
+                f"{s.failed_step:g}; is the point on the edge of f's domain?", name, index,
             )
     # Small entries: the absolute step may not resolve a derivative that varies on the scale of |x_j|.
     refine = {}
