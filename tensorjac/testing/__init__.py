@@ -108,7 +108,7 @@ my_package.my_rules`` does the same for a module of your own (an import path, or
 See ``examples/vjp_rules.py`` (note 002's rules) for a complete module.
 """
 
-from ._cases import RuleCase, builtin_cases, format_table, module_cases, rule_examples, run_cases
+from ._cases import ModuleLoadError, RuleCase, builtin_cases, format_table, module_cases, rule_examples, run_cases
 from ._checks import check_jacobian, check_jvp, check_vjp
 from ._cli import main
 from ._compare import FLOOR_FACTOR, REFERENCE_SAFETY, RETRY_FACTORS, ROUNDING_FACTOR
@@ -126,6 +126,7 @@ __all__ = [
     "run_cases",
     "format_table",
     "module_cases",
+    "ModuleLoadError",
     "rule_examples",
     "main",
     "FULL_MODE_MAX_SIZE",
