@@ -201,11 +201,12 @@ class _Sequence:
         return [o for s in steps for o in (s, -s)]
 
     def feed(self, values: np.ndarray) -> None:
+        all_finite = bool(np.isfinite(values).all())
         for i, s in enumerate(self.requests()[::2]):
             up, down = values[2 * i], values[2 * i + 1]
             # Divide by the distance between the probes as stored (exactly 2s unless |x| << s).
             d = (up - down) / ((self.orig + s) - (self.orig - s))
-            if not (np.all(np.isfinite(d)) and np.all(np.isfinite(up)) and np.all(np.isfinite(down))):
+            if not (np.isfinite(d).all() and (all_finite or np.isfinite(up).all() and np.isfinite(down).all())):
                 self._restart(s)
                 return
             S = np.maximum(np.abs(up), np.abs(down))
@@ -290,14 +291,14 @@ def _extrapolate(d_coarse, d_fine, s_coarse, s_fine):
 
 
 def _regular(seq, noise) -> np.ndarray:
-    """Where ``seq[k] / seq[k+1]`` lies in ``RATIO_RANGE`` for every k, or ``seq[k+1]`` is below ``noise[k+1]``."""
-    ok = True
-    for k in range(len(seq) - 1):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = seq[k] / seq[k + 1]
-        quiet = np.abs(seq[k + 1]) <= noise[k + 1]
-        ok = ok & (quiet | ((ratio >= RATIO_RANGE[0]) & (ratio <= RATIO_RANGE[1])))
-    return np.asarray(ok)
+    """Where ``seq[k] / seq[k+1]`` lies in ``RATIO_RANGE`` for every k, or ``seq[k+1]`` is below ``noise[k+1]``.
+
+    (Called under ``np.errstate(all="ignore")``: a ratio 0/0 is nan, which fails the range.)
+    """
+    seq, noise = np.asarray(seq), np.asarray(noise)
+    ratio = seq[:-1] / seq[1:]
+    ok = (np.abs(seq[1:]) <= noise[1:]) | ((ratio >= RATIO_RANGE[0]) & (ratio <= RATIO_RANGE[1]))
+    return ok.all(axis=0)
 
 
 # ---- Evaluating f at probe points, one by one or in batches ---------------------------------
@@ -371,7 +372,9 @@ class _Evaluator:
 
     @staticmethod
     def _checked(y, shape, where) -> np.ndarray:
-        """``y`` checked to be real and of ``shape``, in float64."""
+        """``y`` checked to be real and of ``shape``, in float64 (``where()`` words the place, for errors)."""
+        if isinstance(y, np.ndarray) and y.dtype.kind in "fiub" and y.shape == shape:
+            return y.astype(np.float64, copy=False)
         arr = real_output(y, where())
         if arr.shape != shape:
             raise ValueError(f"f returned shape {arr.shape} {where()}, expected {shape} (from f's shape at the point)")
