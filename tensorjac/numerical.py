@@ -163,10 +163,6 @@ def _note(exc: BaseException, text: str) -> None:
         exc.add_note(text)
 
 
-def _output_eps(dtype) -> float:
-    return max(_EPS, float(np.finfo(dtype).eps)) if dtype.kind == "f" else _EPS
-
-
 # ---- One input entry: a sequence of central differences at shrinking steps -------------------
 
 
@@ -190,14 +186,9 @@ class _Sequence:
         self.low = self.high = None  # range of the extrapolations of rejected windows
         self.done, self.result, self.failed_step, self.unresolved = False, None, None, False
 
-    def _step(self, k: int) -> float:
-        """The k-th step, rounded so that ``x + s`` and ``x - s`` are exact: their midpoint is ``x``."""
-        s = self.h / RATIO**k
-        return (self.orig + s) - self.orig
-
     def requests(self) -> list[float]:
-        k = self.count
-        steps = [self._step(i) for i in range(k, max(k + 1, WINDOW))]
+        """Offsets ``+-s`` of the next steps, each rounded so that ``x +- s`` are exact (midpoint ``x``)."""
+        steps = [(self.orig + self.h / RATIO**i) - self.orig for i in range(self.count, max(self.count + 1, WINDOW))]
         return [o for s in steps for o in (s, -s)]
 
     def feed(self, values: np.ndarray) -> None:
@@ -493,21 +484,18 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
     ``f`` is called once at the point and 8 times per input entry for a smooth ``f`` (2 more
     per step where the step must shrink: a pole, a kink, a large argument of a periodic ``f``).
 
-    With ``vectorized=True``, ``f`` is called on batches of points instead: every argument
-    gets a leading batch axis of the same length ``k`` (the arguments not being perturbed are
-    read-only broadcast views), and ``f`` must return an array of shape ``(k,) + out_shape``
-    whose row ``r`` is ``f`` at row ``r`` of every argument (as ``jax.vmap(f)`` would).
-    Elementwise numpy code and ``@`` usually qualify as they are; a batched scalar ``x`` of
-    shape ``(k,)`` times a vector ``y`` of shape ``(k, n)`` must be written ``x[:, None] * y``.
-    The value is computed with ``k = 1``; every batch also holds the unperturbed point as its
-    row 0, which must match (a ``ValueError`` otherwise: it catches batch axes mixed up by
-    broadcasting).  All input entries of an argument are probed together, so a smooth ``f``
-    takes two calls (plus one per further step any entry needs), like
-    ``scipy.differentiate.jacobian`` but with tensorjac's leading batch axis; a batch holds at
-    most ``vectorized`` points when it is an int, else about ``BATCH_BYTES`` of arguments and
-    outputs (more calls then).  Both paths compute the same differences, so for
-    an ``f`` whose rows are computed exactly as the unbatched ``f`` they give identical
-    Jacobians, errors and steps.
+    With ``vectorized=True``, ``f`` is called on batches of points (as
+    ``scipy.differentiate.jacobian`` does, but with a *leading* batch axis): every argument gets
+    a leading axis of the same length ``k`` (those not perturbed are read-only broadcast views)
+    and ``f`` must return shape ``(k,) + out_shape``, row ``r`` being ``f`` at row ``r`` of every
+    argument (as ``jax.vmap(f)`` would).  Elementwise numpy code and ``@`` qualify as they are;
+    a batched scalar ``x`` (shape ``(k,)``) times a vector ``y`` (``(k, n)``) is ``x[:, None] * y``.
+    The value is computed with ``k = 1``, and row 0 of every batch is the unperturbed point,
+    which must match it (``ValueError`` otherwise: it catches batch axes mixed by broadcasting).
+    All entries of an argument are probed together: two calls for a smooth ``f``, one more per
+    further step any entry needs; ``vectorized=k`` caps a batch at ``k`` points (else about
+    ``BATCH_BYTES``).  Both paths compute the same differences: for an ``f`` whose rows equal
+    the unbatched ``f`` bit for bit, identical Jacobians, errors and steps.
 
     Args:
         f: a function of numpy arrays returning a real array or number (floats, ints, bools).
@@ -525,9 +513,11 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
 
     Raises:
         ValueError: ``f`` not callable, no arguments, a bad ``step``, ``names``, ``argnums``,
-            ``vectorized`` or ``budget``; non-finite arguments; ``f`` not finite at the point or
-            near it even with small steps; ``f``'s output shape changing between probes; a
-            batch convention broken with ``vectorized=True``.
+            ``vectorized`` or ``budget``; non-finite arguments; ``f`` not finite at the point;
+            ``f``'s output shape changing between probes; a batch convention broken with
+            ``vectorized=True``; :class:`FiniteDifferenceError` (a ``ValueError``) where ``f`` is
+            not finite near the point even with small steps, or its differences do not converge
+            down to the resolution of ``x``.
         TypeError: an argument that is not real numbers; ``f`` returning ``None``, complex
             numbers, objects or strings.
         MemoryError: the blocks and their error estimates would exceed the budget (raised
@@ -571,7 +561,7 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
         y = y[0]
     else:
         y = real_output(y, "at the point")
-    eps = _output_eps(y.dtype)
+    eps = max(_EPS, float(np.finfo(y.dtype).eps)) if y.dtype.kind == "f" else _EPS  # of f's own rounding
     value = check_finite(np.array(y, dtype=np.float64), "f(*args)")
     if base is None:
         base = DEFAULT_STEP if eps == _EPS else eps ** 0.2
