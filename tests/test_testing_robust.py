@@ -121,19 +121,29 @@ def _logit_vjp(factor=1.0, float32_only=False):
     return vjp
 
 
-LOGIT_CASES = [((10, 10), 1 + 1e-4), ((300, 300), 1 + 1e-3), ((40, 50), 1 + 3e-5)]
+LOGIT_CASES = [((10, 10), 1 + 1e-4), ((300, 300), 1 + 1e-3), ((40, 50), 1 + 1e-4)]
 
 
 @pytest.mark.parametrize("shape, factor", LOGIT_CASES)
 @pytest.mark.parametrize("reference", ["auto", "numerical"])
 def test_float32_dot_mode_catches_a_scale_error_of_the_formula(shape, factor, reference):
     """Before: off by 1+1e-4 at (10, 10) passed dot mode (ratio 0.68), off by 1+1e-3 at (300, 300)
-    too (0.80).  The float32 rule is also run on the float64 point, held to float64 precision."""
+    too (0.80).  The float32 rule is also run on the float64 point; its <u, J v> is allowed
+    float32 relative errors of its terms with random signs (l2), not summed (l1)."""
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    report = tt.check_vjp(logit, _logit_vjp(factor), x, mode="dot", reference=reference, probes=1,
-                          raise_on_failure=False)
-    assert not report.ok and report["x"].worst_ratio > 100, str(report)
-    assert "the rule run in float64" in report["x"].compared
+    for seed in range(3):
+        report = tt.check_vjp(logit, _logit_vjp(factor), x, mode="dot", reference=reference, seed=seed,
+                              raise_on_failure=False)
+        assert not report.ok and report["x"].worst_ratio > 3, str(report)
+        assert "the rule run in float64" in report["x"].compared
+
+
+def test_float32_dot_mode_accepts_float32_rounded_constants():
+    """A formula off by 2 float32 ulps (a float32-rounded constant) is a correct float32 rule."""
+    for shape in ((10, 10), (300, 300)):
+        x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+        report = tt.check_vjp(logit, _logit_vjp(1 + 2.0**-22), x, mode="dot", probes=5)
+        assert report["x"].worst_ratio < 0.2, str(report)
 
 
 @pytest.mark.parametrize("shape, factor", LOGIT_CASES[:2])

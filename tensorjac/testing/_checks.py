@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._jacobian import Jacobian
-from ._compare import Result, dot_compare, dot_self, full_block, pow2_scale, probe_tolerance, report_full, unravel
+from ._compare import (
+    FORMULA_SIGMAS, ROUNDING_FACTOR, Result, dot_compare, dot_self, full_block, pow2_scale, probe_tolerance,
+    report_full, unravel,
+)
 from ._report import CheckReport, fmt, index_text
 from ._setup import RuleError, Setup, check_flag
 from ._subject import Subject
@@ -288,12 +291,14 @@ def _dot_probe(s, subject, results, blocks, blocks64, u, vs, scale, probe, last)
         v64 = vs[p].astype(np.float64)
         pair = None if aux is None or isinstance(aux.get(p), str) else aux[p]
         if pair is not None and np.isfinite(pair[0]) and np.isfinite(pair[1]):
-            # A float32 rule, also run on the float64 point: its formula is held to float64 precision
-            # against the reference, and its float32 run, term by term, to float32 rounding of its
-            # float64 run (absolute differences: no random signs to average a float32-only error away).
+            # A float32 rule, also run on the float64 point: its formula is held to the reference
+            # within float32 relative errors of its terms, summed with random signs (an l2 norm, not
+            # the l1 sum that loses sqrt(n)); and its float32 run, term by term, to float32 rounding of
+            # its float64 run (absolute differences: no random signs to average a float32-only error away).
+            allowance = FORMULA_SIGMAS * ROUNDING_FACTOR * s.eps_rule * float(np.sqrt(np.sum(pair[2] ** 2)))
             checked = dot_compare(s, p, s.references[p], results[p], u64, v64, pair[0], pair[1], probe,
                                   what + " (the rule run in float64)", scale, eps_rule=_EPS64,
-                                  rule_words=f"your {s.kind} run on the float64 point")
+                                  rule_words=f"your {s.kind} run on the float64 point", allowance=allowance)
             if checked:
                 dot_self(s, results[p], u64, v64, terms, magnitude, pair[2], pair[1], probe, scale)
         else:
