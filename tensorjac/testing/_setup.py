@@ -81,6 +81,8 @@ class Setup:
         base = DEFAULT_STEP if step is None else check_step(step)
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise ValueError(f"kwargs must be a dict of non-array options for f, got {type(kwargs).__name__}")
+        if names is not None:
+            names = check_names(names, len(args))  # strings, one per argument (not the letters of "xy")
         self.kind, self.kwargs = kind, dict(kwargs or {})
         self.base_step = float(base)
         self.probes = int(probes)
@@ -105,7 +107,10 @@ class Setup:
         self.fun, self.label, self.rule = fun, label, rule
         if names is None:
             names = rule.argnames if rule is not None and len(rule.argnames) == len(args) else arg_names(fun, len(args))
-        self.names = names = check_names(names, len(args))
+        names = tuple(names)
+        if len(names) != len(args) or len(set(names)) != len(names):
+            raise ValueError(f"names must give {len(args)} distinct names, got {names}")
+        self.names = names
         self.positions = select_args(argnums, names, f"check_{kind}: the function")
         if reference == "rule" and rule is None:
             raise ValueError(
