@@ -17,23 +17,27 @@ def _square_vjp(factor):
 # ---- Tiny values (case 5) -------------------------------------------------------------------
 
 
+def _square(x):  # not a registered rule: the reference is finite differences
+    return x * x
+
+
 @pytest.mark.parametrize("x", [1e-150, 1e-20, 3e-9])
 def test_a_vjp_50_percent_wrong_at_tiny_values_fails(x):
     """Before, the reference of x**2 at 1e-150 was 0 +- 1.3e-18 (an absolute step of 7.4e-4
     loses x), and a VJP off by 50% passed.  Now the reference resolves 2x."""
     with pytest.raises(AssertionError, match=r"FAILED for argument 'x'") as info:
-        tt.check_vjp(np.square, _square_vjp(1.5), np.array([x]))
+        tt.check_vjp(_square, _square_vjp(1.5), np.array([x]), reference="numerical")
     assert "rule      (your vjp, float64)" in str(info.value)
-    report = tt.check_vjp(np.square, _square_vjp(1.5), np.array([x]), raise_on_failure=False)
+    report = tt.check_vjp(_square, _square_vjp(1.5), np.array([x]), reference="numerical", raise_on_failure=False)
     assert report["x"].reference_value == pytest.approx(2 * x, rel=1e-8)
     assert report["x"].worst_ratio > 1e6
 
 
 @pytest.mark.parametrize("x", [1e-150, 1e-20, 3e-9])
 def test_a_right_vjp_at_tiny_values_passes(x):
-    report = tt.check_vjp(np.square, _square_vjp(1.0), np.array([x, -2 * x]))
+    report = tt.check_vjp(_square, _square_vjp(1.0), np.array([x, -2 * x]), reference="numerical")
     assert report.ok and report["x"].max_rel_error < 1e-8
-    assert tt.check_jvp(np.square, lambda t, x: 2 * x * t[0], np.array([x])).ok
+    assert tt.check_jvp(_square, lambda t, x: 2 * x * t[0], np.array([x]), reference="numerical").ok
 
 
 @pytest.mark.parametrize("factor", [1.0, 1.5], ids=["right", "wrong"])
@@ -41,7 +45,15 @@ def test_where_f_underflows_the_check_says_it_cannot_judge(factor):
     """x**2 at 5e-293 is 0 at every probe: no finite difference can see 2x = 1e-292, so neither
     a right nor a wrong VJP can be told from 0.  A ValueError says so (not a vacuous pass)."""
     with pytest.raises(ValueError, match=r"outside the range where the check is meaningful for argument 'x'.*off by 50% would pass"):
-        tt.check_vjp(np.square, _square_vjp(factor), np.array([5e-293]))
+        tt.check_vjp(_square, _square_vjp(factor), np.array([5e-293]), reference="numerical")
+
+
+@pytest.mark.parametrize("x", [5e-293, 1e-150])
+def test_the_issues_call_never_passes_a_wrong_vjp(x):
+    """check_vjp(np.square, 1.5 * 2 x g, [x]): a failure when np.square has a registered (exact)
+    Jacobian, else a failure (1e-150) or the ValueError above (5e-293) -- never a pass."""
+    with pytest.raises((AssertionError, ValueError)):
+        tt.check_vjp(np.square, _square_vjp(1.5), np.array([x]))
 
 
 def test_tiny_values_with_an_exact_reference_are_checked_to_their_scale():
@@ -55,8 +67,8 @@ def test_tiny_values_with_an_exact_reference_are_checked_to_their_scale():
 def test_an_unresolvable_entry_among_resolvable_ones_is_still_checked():
     """Only a check that sees nothing but unresolvable values is refused: here x[1] is checked."""
     x = np.array([5e-293, 0.5])
-    assert tt.check_vjp(np.square, _square_vjp(1.0), x).ok
-    wrong = tt.check_vjp(np.square, _square_vjp(1.5), x, raise_on_failure=False)
+    assert tt.check_vjp(_square, _square_vjp(1.0), x, reference="numerical").ok
+    wrong = tt.check_vjp(_square, _square_vjp(1.5), x, reference="numerical", raise_on_failure=False)
     assert not wrong.ok and wrong["x"].in_index == (1,)
 
 
