@@ -1,36 +1,30 @@
 """Finite-difference Jacobians: the reference every rule is checked against.
 
-The method, for every input entry ``x_j`` (one column of a block):
+For every input entry ``x_j`` (one column of a block), central differences
+``d(s) = (f(x + s e_j) - f(x - s e_j)) / (2 s)`` are taken at the steps ``h, h/r, h/r**2, ...``
+from ``h = step * max(|x_j|, 1)``, with ``r = e`` (irrational: with ``r = 2`` a periodic ``f``
+often aliases a whole window into a smooth-looking, wrong one); each step is rounded so that
+``x_j +- s`` are exact floats centred on ``x_j``.  Richardson extrapolation of neighbours,
+``d(s/r) + (d(s/r) - d(s)) / (r**2 - 1)``, cancels the ``s**2`` term.  A *window* of four
+differences is accepted only when it behaves as the extrapolation assumes: from one step to the
+next, the differences of the ``d``'s and the even part ``(f(x+s) + f(x-s))/2 - f(x)`` shrink by
+a factor in :data:`RATIO_RANGE` (``r**2`` to ``r**6``) or are rounding noise, and the finest
+extrapolation agrees with the middle one to within the latter's claimed error.  Otherwise the
+step is beyond the scale on which ``f`` varies (``sin`` at ``1e5``: period ``2 pi``, relative
+step 74) and the window slides one step down.  The value is the middle extrapolation; its error
+estimate is its larger distance to the two others (about 50 times the truncation error where
+truncation dominates, the real noise where ``f`` is noisier than modelled) plus the rounding of
+``f`` (``2 eps |f| / s`` in ``f``'s output precision, plus the underflow granularity).  While
+truncation dominates, the window keeps sliding as long as the estimate improves.
 
-* central differences ``d(s) = (f(x + s e_j) - f(x - s e_j)) / (2 s)`` at the steps
-  ``h, h/r, h/r**2, ...`` with ``r = e`` (an irrational ratio: with ``r = 2`` a periodic
-  ``f`` often aliases a whole window into a smooth-looking, wrong one), starting at
-  ``h = step * max(|x_j|, 1)``; each step is rounded so that ``x_j + s`` and ``x_j - s`` are
-  exact floats, centred on ``x_j``;
-* Richardson extrapolation of neighbouring differences, ``r(s, s/r) = d(s/r) + (d(s/r) - d(s))
-  / (r**2 - 1)``, which cancels the ``s**2`` term of the error;
-* a *window* of four differences ``d(h) .. d(h/r**3)`` is accepted only when it behaves as the
-  extrapolation assumes: from one step to the next the differences ``d(s) - d(s/r)`` and the
-  even part ``(f(x+s) + f(x-s))/2 - f(x)`` shrink by a factor in :data:`RATIO_RANGE` (``r**2``
-  to ``r**6``), or are rounding noise, and the finer extrapolation ``r(h/r**2, h/r**3)`` agrees
-  with ``r(h/r, h/r**2)`` to within the latter's claimed error.  Otherwise the step is beyond
-  the scale on which ``f`` varies (``sin`` at ``x = 1e5`` has period ``2 pi`` but a relative
-  step of 74) and the window slides one step down;
-* the value is ``r(h/r, h/r**2)`` of the accepted window; its error estimate is the larger of
-  its distances to the two other extrapolations (about 50 times the truncation error where
-  truncation dominates; the real noise where ``f`` is noisier than modelled) plus the rounding
-  of ``f`` (``2 eps |f| / s``, ``eps`` of ``f``'s output dtype, plus the underflow
-  granularity).  While truncation dominates, the window keeps sliding down as long as the
-  estimate improves.
-
-Probes where ``f`` is not finite (across a pole, outside a domain, beyond overflow) restart the
-sequence at a tenfold smaller step.  A window that is noise-dominated from the start (a kink at
-``x_j``) gives its value with the spread of its extrapolations as error; a sequence that reaches
-the resolution of ``x_j`` without converging (``sin`` at ``1e15``) raises ``ValueError``.  An
-entry ``0 < |x_j| < 1/16`` whose derivative the absolute step does not resolve (error estimate
-above :data:`RESOLVED` times the value, while ``f`` varies) is also tried at the relative step
-``step * |x_j|``, and each derivative takes the estimate with the smaller error: ``x**2`` at
-``1e-150`` has the derivative ``2e-150`` to 12 digits rather than ``0 +- 1e-18``.
+Probes where ``f`` is not finite (a pole, a domain edge, overflow) restart the sequence at a
+tenfold smaller step.  A window dominated by noise from the start (a kink at ``x_j``) gives its
+value with the spread of its extrapolations as error; a jump of ``f`` at ``x_j``, or steps that
+reach the resolution of ``x_j`` without converging (``sin`` at ``1e15``), raise
+:class:`FiniteDifferenceError`.  An entry ``0 < |x_j| < 1/16`` that the absolute step does not
+resolve (error above :data:`RESOLVED` of the value while ``f`` varies) is also tried at the
+relative step ``step * |x_j|``, each derivative taking the better estimate: ``x**2`` at
+``1e-150`` gets ``2e-150`` to 12 digits rather than ``0 +- 1e-18``.
 """
 
 from __future__ import annotations
@@ -184,7 +178,7 @@ class _Sequence:
         self.best = None  # (r, e, trunc, rounding, step, dev) of the best accepted window
         self.guess = None  # (r, e, step, dev) with the smallest error among rejected windows
         self.low = self.high = None  # range of the extrapolations of rejected windows
-        self.done, self.result, self.failed_step, self.unresolved = False, None, None, False
+        self.done, self.result, self.failed_step, self.unresolved, self.jump = False, None, None, False, False
 
     def requests(self) -> list[float]:
         """Offsets ``+-s`` of the next steps, each rounded so that ``x +- s`` are exact (midpoint ``x``)."""
@@ -252,13 +246,16 @@ class _Sequence:
         if self.best is not None:
             self._finish()  # accepted before, not any more: noise takes over
             return
+        # d(s) = c / s growing by r per step: a jump of f at x, or a kink at a distance below s.
+        growth = np.array([d1 / d0, d2 / d1, d3 / d2])
+        self.jump = bool(np.any((np.abs(d3) > QUIET * nu[3]) & np.all(np.abs(growth - RATIO) < 0.1 * RATIO, axis=0)))
         self.low = rb if self.low is None else np.minimum(self.low, rb)
         self.high = rb if self.high is None else np.maximum(self.high, rb)
         if self.guess is None or worst < float(np.max(self.guess[1], initial=0.0)):
             self.guess = (rb, error, s0, dev)
-        # Stop once rounding alone, at the next step, would exceed the smallest error seen: the
-        # differences are dominated by noise (a kink at x, or f noisier than eps |f|).
-        if float(np.max(2 * (eps * scale + _ETA) * RATIO / s3, initial=0.0)) > float(np.max(self.guess[1], initial=0.0)):
+        # Stop once rounding alone, at the next step, would exceed the smallest error seen for every
+        # output: the differences are dominated by noise (a kink at x, or f noisier than eps |f|).
+        if np.all(2 * (eps * scale + _ETA) * RATIO / s3 > self.guess[1]):
             self._finish()
 
     def _finish(self, converged: bool = True) -> None:
@@ -266,7 +263,7 @@ class _Sequence:
         if self.best is not None:
             r, e, _, _, s, dev = self.best
             self.result, self.dev = (r, e, s), dev
-        elif self.guess is not None and converged:
+        elif self.guess is not None and converged and not self.jump:
             # Noise-limited: the estimate with the smallest claimed error, its error widened to
             # cover every extrapolation seen.
             r, e, s, dev = self.guess
@@ -402,6 +399,12 @@ def _columns(evaluate, pos: int, x: np.ndarray, js, base: float, eps: float, val
     for j, s in seqs.items():
         if s.result is None:
             index = tuple(int(i) for i in np.unravel_index(j, x.shape))
+            if s.jump:
+                raise FiniteDifferenceError(
+                    "f jumps at argument {name} index {index} "
+                    f"(x = {s.orig:g}): its central differences grow like 1 / step (down to step "
+                    f"{s.failed_step:.3g}), so f is discontinuous there and has no derivative", name, index,
+                )
             if s.unresolved:
                 raise FiniteDifferenceError(
                     "the finite differences of f do not converge for argument {name} at index {index} "
@@ -429,7 +432,8 @@ def _columns(evaluate, pos: int, x: np.ndarray, js, base: float, eps: float, val
         r, e, h = seqs[j].result
         fine = refine.get(j)
         if fine is not None and fine.result is not None:
-            take = fine.result[1] < e
+            # a converged window beats a noise-limited one (x lost in x +- h: |x| at 1e-30); else the smaller error
+            take = fine.best is not None if (fine.best is None) != (seqs[j].best is None) else fine.result[1] < e
             r, e = np.where(take, fine.result[0], r), np.where(take, fine.result[1], e)
             h = fine.result[2] if np.any(take) else h
         J[:, c], E[:, c], steps[c] = r, e, h
@@ -445,7 +449,10 @@ def _as_point(a, name: str) -> np.ndarray:
     return np.array(check_finite(arr, f"argument {name!r}"), dtype=np.float64, order="C")
 
 
-def _check_vectorized(vectorized):
+def _check_options(vectorized, budget):
+    """``vectorized`` as False/True/int, and ``budget`` checked, else ``ValueError`` naming them."""
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0):
+        raise ValueError(f"budget must be a non-negative number of bytes or None, got {budget!r}")
     if isinstance(vectorized, (bool, np.bool_)):
         return bool(vectorized)
     if isinstance(vectorized, (int, np.integer)) and vectorized >= 1:
@@ -457,8 +464,6 @@ def _check_budget(point, positions, names, out_shape, budget) -> None:
     """Refuse, before any probing, blocks (with their error estimates) that would not fit the dense budget."""
     shapes = [out_shape + point[p].shape for p in positions]
     entries = 2 * sum(math.prod(s) for s in shapes)
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0):
-        raise ValueError(f"budget must be a non-negative number of bytes or None, got {budget!r}")
     if not _budget.fits(entries, 8, budget):
         limit = _budget.get_dense_budget() if budget is None else int(budget)
         blocks = ", ".join(f"{names[p]!r}: {s}" for p, s in zip(positions, shapes))
@@ -541,7 +546,7 @@ def numerical_jacobian(f, *args, argnums=None, step: float | None = None, names=
         raise ValueError("numerical_jacobian needs at least one argument")
     base = None if step is None else check_step(step)
     names = arg_names(f, len(args)) if names is None else check_names(names, len(args))
-    vectorized = _check_vectorized(vectorized)
+    vectorized = _check_options(vectorized, budget)
     point = [_as_point(a, n) for a, n in zip(args, names)]
     positions = select_args(argnums, names, "the function")
 

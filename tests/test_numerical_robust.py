@@ -345,3 +345,29 @@ def test_vectorized_agrees_with_scipy_differentiate_jacobian():
     exact = np.array([[np.cos(0.3) * -1.2, np.sin(0.3), 0.0], [-0.6, 0.0, np.exp(2.0)]])
     assert np.all(np.abs(J - exact) <= ours.errors[ours.names[0]])
     assert ours_f.calls <= 6
+
+
+# ---- Kinks and jumps ------------------------------------------------------------------------
+
+
+def test_a_jump_at_the_point_raises_instead_of_returning_1_over_2h():
+    """A step function at its jump: the central differences grow like 1 / step.  Before, the
+    value 1 / (2h) came back with an error estimate of the same size; now a clear error."""
+    f = lambda x: (x > 0).astype(float) + 0.5 * (x == 0)  # noqa: E731
+    with pytest.raises(tj.numerical.FiniteDifferenceError, match=r"f jumps at argument 'x' index \(1,\) \(x = 0\)"):
+        tj.numerical_jacobian(f, np.array([0.5, 0.0]))
+    np.testing.assert_array_equal(tj.numerical_jacobian(f, np.array([0.5, -0.25]))["x"].dense(), np.zeros((2, 2)))
+
+
+def test_kinks_near_and_at_the_point():
+    """|x| at 0 gives the symmetric derivative 0 (relu: 1/2, the rules' convention at ties); a kink
+    1e-12 away is passed by shrinking the step; one 1e-30 away (lost in x +- 7.4e-4) by the
+    relative step."""
+    x = np.array([0.0, 1e-12, -3.0, 1e-30])
+    numeric = tj.numerical_jacobian(np.abs, x)
+    J, err = np.diag(numeric["x"].dense()), np.diag(numeric.errors["x"])
+    np.testing.assert_array_equal(J, [0.0, 1.0, -1.0, 1.0])
+    assert np.all(err < 1e-11)
+    assert numeric.steps["x"][1] < 1e-12 and numeric.steps["x"][3] < 1e-30
+    relu = tj.numerical_jacobian(lambda x: np.maximum(x, 0.0), np.array([0.0, 2.0]))
+    np.testing.assert_array_equal(np.diag(relu["x"].dense()), [0.5, 1.0])
