@@ -61,13 +61,18 @@ def test_error_estimate_of_a_wrong_answer_would_be_caught():
 
 
 def test_steps_scale_with_the_magnitude_of_each_entry():
-    """h_j = step * max(|x_j|, 1): absolute near 0, relative for large entries."""
+    """h_j = step * max(|x_j|, 1): absolute near 0, relative for large entries.
+
+    (Rounded by a few ulps so that x_j + h_j and x_j - h_j are exact floats.)
+    """
     x = np.array([0.0, 0.5, -3.0, 100.0, -1e4])
     numeric = tj.numerical_jacobian(lambda x: x**2, x)
-    np.testing.assert_allclose(numeric.steps["x"], DEFAULT_STEP * np.maximum(np.abs(x), 1.0), rtol=1e-15)
+    np.testing.assert_allclose(numeric.steps["x"], DEFAULT_STEP * np.maximum(np.abs(x), 1.0), rtol=1e-12)
     np.testing.assert_allclose(numeric["x"].dense(), np.diag(2 * x), rtol=1e-9, atol=1e-9)
     custom = tj.numerical_jacobian(lambda x: x**2, x, step=1e-3)
-    np.testing.assert_allclose(custom.steps["x"], 1e-3 * np.maximum(np.abs(x), 1.0), rtol=1e-15)
+    np.testing.assert_allclose(custom.steps["x"], 1e-3 * np.maximum(np.abs(x), 1.0), rtol=1e-12)
+    exact = (x + numeric.steps["x"]) - (x - numeric.steps["x"])
+    np.testing.assert_array_equal(exact, 2 * numeric.steps["x"])
 
 
 def test_float32_inputs_are_evaluated_in_float64():
@@ -203,7 +208,7 @@ def test_step_shrinks_near_a_pole_and_stays_accurate(fd_close):
     J, err = numeric["x"].dense(), numeric.errors["x"]
     assert np.all(np.isfinite(J)) and np.all(np.isfinite(err))
     assert numeric.steps["x"][0] < 1e-5 < DEFAULT_STEP  # shrunk below the distance to the pole
-    assert numeric.steps["x"][1] == DEFAULT_STEP * 2.0  # the other entry keeps its step
+    assert numeric.steps["x"][1] == pytest.approx(DEFAULT_STEP * 2.0, rel=1e-12)  # the other entry keeps its step
     fd_close(np.diag(1 / x), J, err, "log near 0")
     np.testing.assert_allclose(J[0, 0], 1e5, rtol=1e-8)
     np.testing.assert_allclose(J[1, 1], 0.5, rtol=1e-10)

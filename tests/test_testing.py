@@ -176,19 +176,20 @@ def test_failure_message_names_index_values_and_step_with_finite_differences():
 
 
 def test_a_bad_step_does_not_blame_a_correct_rule():
-    # An oscillation whose period is a quarter of the default absolute step: every central
-    # difference of numerical_jacobian at that step (h, h/2, h/4) cancels it exactly, so the
-    # default-step reference is confidently wrong.  The checker retries smaller steps.
-    p = tj.numerical.DEFAULT_STEP / 4
-    amp = 2e-6
+    # f has slope 1 within tau of the point and 1 + 3e-3 beyond (a jump at distance tau), with
+    # tau below every step of numerical_jacobian's default window (h, h/e, h/e**2, h/e**3): all
+    # its probes see a straight line of slope 1.003, so the default-step reference is
+    # confidently wrong.  The derivative at the point is 1; the checker retries smaller steps.
+    x0 = np.array([0.3, -0.7])
+    tau = tj.numerical.DEFAULT_STEP / tj.numerical.RATIO**3 / 2
 
     def f(x):
-        return x + amp * np.sin(2 * np.pi * x / p)
+        return x + 3e-3 * np.where(np.abs(x - x0) > tau, x - x0, 0.0)
 
     def jac(x):
-        return tj.Jacobian.diagonal(1 + amp * 2 * np.pi / p * np.cos(2 * np.pi * x / p))
+        return tj.Jacobian.diagonal(np.ones_like(x))
 
-    x = np.array([0.3, -0.7])
+    x = x0.copy()
     naive = tj.numerical_jacobian(f, x)
     gap = np.abs(naive["x"].dense() - jac(x).dense())
     assert np.any(gap > 100 * naive.errors["x"] + 1e-12), "the default step should be fooled"
@@ -197,7 +198,7 @@ def test_a_bad_step_does_not_blame_a_correct_rule():
     assert report["x"].step is not None and report["x"].step < tj.numerical.DEFAULT_STEP
     assert len(report["x"].steps_tried) > 1
     # A rule wrong at every step is still reported, after all the retries.  (A rule that happens
-    # to equal the fooled default-step reference, here 1, would pass: a reference can only
+    # to equal the fooled default-step reference, here 1.003, would pass: a reference can only
     # blame what it can see.)
     wrong = lambda x: jac(x) * 1.01  # noqa: E731
     bad = tt.check_jacobian(f, wrong, x, raise_on_failure=False)

@@ -31,6 +31,18 @@ of ``numerical_jacobian``), whatever the size.
 ``mode="auto"`` (the default) picks ``"full"`` when the output and every checked argument
 have at most :data:`FULL_MODE_MAX_SIZE` entries.
 
+A float32 rule in dot mode is also run on the float64 point (the same numbers, cast), and
+two comparisons replace the single float32 ``<u, J v>`` (whose rounding allowance sums over
+all ``n`` terms while an error averages out over their random signs, losing ``sqrt(n)``):
+the float64 run's ``<u, J v>`` against the reference, allowed float64 rounding plus float32
+relative errors of its terms *with random signs* (``FORMULA_SIGMAS`` standard deviations of
+``eps_32 ||terms||_2``: float32-rounded constants are not blamed); and the float32 run against
+the float64 run term by term (``sum |vjp32(u) - vjp64(u)| |v|``, within float32 rounding of
+the magnitude).  A logistic VJP off by ``1e-4`` is caught at (10, 10) and by ``1e-3`` at
+(300, 300) with 5 to 100 times the tolerance, from about ``3e-5`` at any size, whether the
+error is in the formula or in the float32 path alone.  A rule that cannot run in float64 is
+compared in float32 only.
+
 **The error model.**  An entry passes when ``|rule - reference| <= tolerance`` with::
 
     tolerance = REFERENCE_SAFETY * E  +  ROUNDING_FACTOR * (eps_rule + eps_64) * M  +  floor
@@ -53,6 +65,16 @@ have at most :data:`FULL_MODE_MAX_SIZE` entries.
   order 1 (float64 is not affected: its allowance is 1e-9 times smaller);
 * ``floor = 4 * eps_rule * max(M)`` over the block, so that a structural zero computed as
   a difference of equal values is not blamed.
+
+Values near the largest float are handled: magnitudes are computed without overflow, and the
+random cotangents/tangents are scaled down by a power of two (exactly) where the contracted
+values would overflow the rule's dtype (``exp(709.7)`` times a tangent of order 700).
+
+**Where a check cannot judge, it says so.**  ``ValueError`` when ``f`` (in float64, or in the
+rule's float32) or the reference Jacobian is not finite at the point, and when every nonzero
+value the rule gives is within the finite-difference reference's own error: ``x**2`` at
+``5e-293`` underflows to 0 at every probe, so neither a right nor a 50% wrong VJP can be told
+from 0 there.  (At ``1e-150`` the reference resolves ``2e-150`` and the wrong VJP fails.)
 
 So a float32 rule is held to float32 rounding and a float64 rule to float64 rounding, and the
 tolerance grows with the finite-difference error only where that error is large.  Before an
@@ -88,10 +110,10 @@ my_package.my_rules`` does the same for a module of your own (an import path, or
 See ``examples/vjp_rules.py`` (note 002's rules) for a complete module.
 """
 
-from ._cases import RuleCase, builtin_cases, format_table, module_cases, rule_examples, run_cases
+from ._cases import ModuleLoadError, RuleCase, builtin_cases, format_table, module_cases, rule_examples, run_cases
 from ._checks import check_jacobian, check_jvp, check_vjp
 from ._cli import main
-from ._compare import FLOOR_FACTOR, REFERENCE_SAFETY, RETRY_FACTORS, ROUNDING_FACTOR
+from ._compare import FLOOR_FACTOR, FORMULA_SIGMAS, REFERENCE_SAFETY, RETRY_FACTORS, ROUNDING_FACTOR
 from ._report import ArgumentReport, CheckReport
 from ._setup import FULL_MODE_MAX_SIZE
 
@@ -106,6 +128,7 @@ __all__ = [
     "run_cases",
     "format_table",
     "module_cases",
+    "ModuleLoadError",
     "rule_examples",
     "main",
     "FULL_MODE_MAX_SIZE",
@@ -113,4 +136,5 @@ __all__ = [
     "REFERENCE_SAFETY",
     "RETRY_FACTORS",
     "FLOOR_FACTOR",
+    "FORMULA_SIGMAS",
 ]

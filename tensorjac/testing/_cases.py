@@ -16,7 +16,7 @@ from ..rules import Rule, find_rule, get_rule, rule_names
 from ._checks import check_jacobian, check_jvp, check_vjp
 from ._report import fmt, table
 
-__all__ = ["RuleCase", "run_cases", "format_table", "builtin_cases", "module_cases", "rule_examples"]
+__all__ = ["RuleCase", "run_cases", "format_table", "builtin_cases", "module_cases", "rule_examples", "ModuleLoadError"]
 
 
 @dataclass
@@ -171,22 +171,67 @@ def builtin_cases():
     return cases
 
 
-def _load_module(spec):
-    if spec.endswith(".py") or os.sep in spec or "/" in spec:
-        path = os.path.abspath(spec)
-        if not os.path.exists(path):
-            raise ImportError(f"no file {path}")
-        name = os.path.splitext(os.path.basename(path))[0]
-        mod_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules.setdefault(name, module)
+class ModuleLoadError(ImportError):
+    """A rule module given by name or path could not be loaded; the message says why and what to do."""
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec or "/" in spec or os.path.isfile(spec)
+
+
+def _load_file(spec: str):
+    path = os.path.abspath(spec)
+    if not os.path.exists(path) and os.path.isfile(path + ".py"):
+        path += ".py"
+    if os.path.isdir(path):
+        raise ModuleLoadError(f"{path} is a directory; pass the .py file that declares RULES")
+    if not os.path.isfile(path):
+        raise ModuleLoadError(f"no file {path} (relative paths start from the current directory, {os.getcwd()})")
+    name = os.path.splitext(os.path.basename(path))[0]
+    if getattr(sys.modules.get(name), "__file__", path) != path:
+        name = f"tensorjac_check_{name}"  # do not shadow an imported module of the same name
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # as `python file.py` does: the module may import its neighbours
+    mod_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.modules[name] = module
+    try:
         mod_spec.loader.exec_module(module)
-        return module
-    return importlib.import_module(spec)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ModuleLoadError(f"executing {path} raised {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _load_module(spec: str):
+    """A module of rules by import path (``pkg.rules``) or by file path (``path/to/rules.py``)."""
+    if _is_path(spec):
+        return _load_file(spec)
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if spec != missing and not spec.startswith(missing + "."):
+            raise ModuleLoadError(f"importing {spec!r} raised ModuleNotFoundError inside it: {exc}") from exc
+        guess = os.path.join(*spec.split(".")) + ".py"
+        raise ModuleLoadError(
+            f"cannot import module {spec!r}: no module named {missing!r} on the import path (which includes the "
+            f"current directory, {os.getcwd()}). Run the command from the directory that contains {missing!r}, "
+            f"or pass the module's file instead, e.g. path/to/{guess}"
+        ) from exc
+    except Exception as exc:
+        raise ModuleLoadError(f"importing {spec!r} raised {type(exc).__name__}: {exc}") from exc
 
 
 def module_cases(module) -> list:
-    """The :class:`RuleCase` list ``RULES`` of a module (imported if given by name or path)."""
+    """The :class:`RuleCase` list ``RULES`` of a module (imported if given by name or path).
+
+    Raises:
+        ModuleLoadError: (an ``ImportError``) the module cannot be imported or executed; the
+            message names the module and, for a name not on the import path, suggests the path form.
+        ValueError: the module has no ``RULES`` list of :class:`RuleCase`.
+    """
     if isinstance(module, str):
         module = _load_module(module)
     rules = getattr(module, "RULES", None)

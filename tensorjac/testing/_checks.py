@@ -5,10 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._jacobian import Jacobian
-from ._compare import Result, dot_compare, full_block, probe_tolerance, report_full, unravel
-from ._report import CheckReport, index_text
-from ._setup import RuleError, Setup
+from ._compare import (
+    FORMULA_SIGMAS, ROUNDING_FACTOR, Result, dot_compare, dot_self, full_block, pow2_scale, probe_tolerance,
+    report_full, unravel,
+)
+from ._report import CheckReport, fmt, index_text
+from ._setup import RuleError, Setup, check_flag
 from ._subject import Subject
+
+_EPS64 = float(np.finfo(np.float64).eps)
+#: Tries at ever smaller scales of the random vectors when a value of the dot test overflows.
+SCALE_TRIES = 4
 
 __all__ = ["check_vjp", "check_jvp", "check_jacobian"]
 
@@ -22,10 +29,16 @@ def _random_like(rng, shape, dtype, scale=None):
 
 def _run(kind, f, rule_under_test, args, *, argnums, mode, reference, kwargs, names, step, seed, probes,
          check_dtype, raise_on_failure, cotangent_last=False, tangents_as_tuple=True):
+    raise_on_failure = check_flag(raise_on_failure, "raise_on_failure")
+    cotangent_last = check_flag(cotangent_last, "cotangent_last")
+    tangents_as_tuple = check_flag(tangents_as_tuple, "tangents_as_tuple")
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"seed must be an int (or None, a numpy Generator or SeedSequence), got {seed!r}") from exc
     setup = Setup(kind, f, args, names, kwargs, reference, argnums, mode, step, probes, check_dtype)
     subject = Subject(setup, rule_under_test, cotangent_last, tangents_as_tuple)
     results = {p: Result(setup, p, setup.references[p], setup.mode) for p in setup.positions}
-    rng = np.random.default_rng(seed)
     s = setup
     try:
         if any(s.arrays[p].size == 0 for p in s.positions) or s.n_out == 0:
@@ -37,10 +50,32 @@ def _run(kind, f, rule_under_test, args, *, argnums, mode, reference, kwargs, na
     except RuleError as err:
         for r in results.values():
             r.fail(str(err), err.exception)
+    for p in s.positions:
+        _refuse_powerless(s, p, results[p])
     report = CheckReport(kind, s.label, s.reference_label(), [results[p].rep for p in s.positions], s.rule_dtype, s.notes)
     if raise_on_failure:
         report.assert_ok()
     return report
+
+
+def _refuse_powerless(s, pos, result):
+    """A passing check whose every nonzero rule value the reference cannot tell from zero has no power: raise."""
+    r = result
+    if not r.rep.ok or r.nonzero == 0 or r.unresolved < r.nonzero:
+        return
+    rule, ref, err, where = r.unresolved_example
+    raise ValueError(
+        f"check_{s.kind}: the point is outside the range where the check is meaningful for argument "
+        f"{s.names[pos]!r}: every nonzero value of the rule (e.g. {fmt(rule)}, {where}) is within the "
+        f"finite-difference reference's own error ({fmt(err)}; reference value {fmt(ref)}), so a rule off by 50% "
+        "would pass too.  f's values near the point do not resolve derivatives that small (they underflow or "
+        "round away); check at a point where they do, or against a registered rule's Jacobian"
+    )
+
+
+def _limit(s) -> float:
+    """The largest magnitude the rule's values should reach: its dtype's largest float, with headroom."""
+    return float(np.finfo(np.dtype(s.rule_dtype)).max) * 2.0**-16
 
 
 def _check_empty(s, subject, results):
@@ -104,13 +139,16 @@ def _check_full(s, subject, results, rng):
             results[p].fail(problems[p])
             continue
         J, E, M, tol, col_step, col_h, _ = full_block(s, p, s.references[p], R[p], results[p])
-        report_full(s, p, results[p], R[p], J, tol, M, col_step, col_h)
+        report_full(s, p, results[p], R[p], J, E, tol, M, col_step, col_h)
         composite[p] = (J, E, M, col_step, col_h)
 
     # One random cotangent / tangent, compared entry by entry: catches a rule that is not linear
-    # in its cotangent, and exercises the rounding of realistic sums.
+    # in its cotangent, and exercises the rounding of realistic sums.  It is scaled by a power of
+    # two where the contracted values would overflow (exp(709.7) times a tangent of order 700).
     if s.kind == "vjp" and composite:
         u = _random_like(rng, s.out_shape, s.out_dtype)
+        bound = max(float(np.max(np.abs(u.reshape(-1)) @ M, initial=0.0)) for _, _, M, _, _ in composite.values())
+        u = (u * pow2_scale(bound / _EPS64, _limit(s))).astype(s.out_dtype)
         got = subject.vjp(u)
         u64 = u.astype(np.float64).reshape(-1)
         for p, (J, E, M, col_step, col_h) in composite.items():
@@ -118,7 +156,7 @@ def _check_full(s, subject, results, rng):
             if isinstance(g, str):
                 results[p].fail(g)
                 continue
-            tol, Mw = probe_tolerance(J, E, M, u64, 0, s.eps_rule)
+            tol, Mw, ref_err = probe_tolerance(J, E, M, u64, 0, s.eps_rule)
             in_shape = s.arrays[p].shape
             results[p].add(
                 np.asarray(g, dtype=np.float64).reshape(-1), u64 @ J, tol, Mw,
@@ -127,18 +165,19 @@ def _check_full(s, subject, results, rng):
                 compared=lambda k, sh=in_shape, nm=s.names[p]: (
                     f"entry {index_text(unravel(k, sh))} of your vjp's gradient for {nm!r} at a random cotangent u"
                 ),
-                primary=False,
+                primary=False, ref_err=ref_err,
             )
     elif s.kind == "jvp" and composite:
         for p, (J, E, M, col_step, col_h) in composite.items():
-            scale = np.maximum(np.abs(s.args64[p]), 1.0)
-            v = _random_like(rng, s.arrays[p].shape, s.arrays[p].dtype, scale)
+            v = _random_like(rng, s.arrays[p].shape, s.arrays[p].dtype, np.maximum(np.abs(s.args64[p]), 1.0))
+            bound = float(np.max(M @ np.abs(v.reshape(-1)), initial=0.0))
+            v = (v * pow2_scale(bound / _EPS64, _limit(s))).astype(s.arrays[p].dtype)
             h = subject.jvp(p, v)
             if isinstance(h, str):
                 results[p].fail(h)
                 continue
             v64 = v.astype(np.float64).reshape(-1)
-            tol, Mw = probe_tolerance(J, E, M, v64, 1, s.eps_rule)
+            tol, Mw, ref_err = probe_tolerance(J, E, M, v64, 1, s.eps_rule)
             steps = [c for c in col_step if c is not None]
             results[p].add(
                 np.asarray(h, dtype=np.float64).reshape(-1), J @ v64, tol, Mw,
@@ -147,53 +186,131 @@ def _check_full(s, subject, results, rng):
                 compared=lambda k, nm=s.names[p]: (
                     f"entry {index_text(unravel(k, s.out_shape))} of your jvp's output at a random tangent v of {nm!r}"
                 ),
-                primary=False,
+                primary=False, ref_err=ref_err,
             )
 
 
 def _check_dot(s, subject, results, rng):
+    blocks = blocks64 = None
     if s.kind == "jacobian":
-        blocks = subject.jacobian()
+        blocks = subject.jacobian(dense=False)
         for p, item in blocks.items():
             if isinstance(item, str):
                 results[p].fail(item)
             elif np.dtype(item[2]).kind == "f":
                 s.eps_rule = max(s.eps_rule, float(np.finfo(item[2]).eps))
+        if s.eps_rule > _EPS64:
+            blocks64 = _quietly(lambda: subject.jacobian(in64=True, dense=False))
+    # f's values near the largest float: scale the random vectors down (by a power of two) from the start.
+    start = pow2_scale(float(np.max(np.abs(s.ans64), initial=0.0)), _limit(s) * 2.0**-32)
+    shrink = 2.0**-24 if s.eps_rule > _EPS64 else 2.0**-60
     for probe in range(s.probes):
         u = _random_like(rng, s.out_shape, s.out_dtype)
-        u64 = u.astype(np.float64)
         vs = {
             p: _random_like(rng, s.arrays[p].shape, s.arrays[p].dtype, np.maximum(np.abs(s.args64[p]), 1.0))
             for p in s.positions
         }
-        grads = subject.vjp(u) if s.kind == "vjp" else None
-        for p in s.positions:
-            if results[p].rep.problem is not None:
+        scale = start
+        for attempt in range(SCALE_TRIES):
+            if _dot_probe(s, subject, results, blocks, blocks64, u, vs, scale, probe, last=attempt == SCALE_TRIES - 1):
+                break
+            scale *= shrink
+
+
+def _quietly(call):
+    """The rule's results on the float64 point, or None if it cannot give them (then only float32 is compared)."""
+    try:
+        return call()
+    except RuleError:
+        return None
+
+
+def _dot_values(s, subject, blocks, u, vs, scale, in64):
+    """``{pos: (<u, J v>, its magnitude, its terms)}`` of the rule under test (``u`` or ``v`` scaled), or problem strings.
+
+    The terms are ``vjp(u) * v`` (vjp) or ``u * jvp(v)`` (jvp, Jacobian), entry by entry.
+    """
+    dtype = np.float64 if in64 else None
+    out = {}
+    if s.kind == "vjp":
+        us = (u * scale).astype(dtype or u.dtype)
+        grads = subject.vjp(us, in64=in64)
+    for p in s.positions:
+        v64 = vs[p].astype(np.float64)
+        if s.kind == "vjp":
+            g = grads[p]
+            if isinstance(g, str):
+                out[p] = g
                 continue
-            v64 = vs[p].astype(np.float64)
-            if s.kind == "vjp":
-                g = grads[p]
-                if isinstance(g, str):
-                    results[p].fail(g)
-                    continue
-                g64 = np.asarray(g, dtype=np.float64)
-                value, magnitude = float(np.sum(g64 * v64)), float(np.sum(np.abs(g64 * v64)))
-                what = "<vjp(u), v> for random u, v"
-            elif s.kind == "jvp":
-                h = subject.jvp(p, vs[p])
-                if isinstance(h, str):
-                    results[p].fail(h)
-                    continue
-                h64 = np.asarray(h, dtype=np.float64)
-                value, magnitude = float(np.sum(u64 * h64)), float(np.sum(np.abs(u64 * h64)))
-                what = "<u, jvp(v)> for random u, v"
-            else:
-                J = blocks[p][0]
-                Jv = J.jvp(vs[p]) if isinstance(J, Jacobian) else np.tensordot(J, vs[p], axes=vs[p].ndim)
-                Jv64 = np.asarray(Jv, dtype=np.float64)
-                value, magnitude = float(np.sum(u64 * Jv64)), float(np.sum(np.abs(u64 * Jv64)))
-                what = "<u, J v> with your Jacobian, for random u, v"
-            dot_compare(s, p, s.references[p], results[p], u64, v64, value, magnitude, probe, what)
+            terms = np.asarray(g, dtype=np.float64) * v64
+            out[p] = (float(np.sum(terms)), float(np.sum(np.abs(terms))), terms)
+            continue
+        vsc = (vs[p] * scale).astype(dtype or vs[p].dtype)
+        if s.kind == "jvp":
+            h = subject.jvp(p, vsc, in64=in64)
+            if isinstance(h, str):
+                out[p] = h
+                continue
+        else:
+            if blocks is None or isinstance(blocks.get(p), str):
+                out[p] = "no Jacobian"
+                continue
+            J = blocks[p][0]
+            h = J.jvp(vsc) if isinstance(J, Jacobian) else np.tensordot(J, vsc, axes=vsc.ndim)
+        terms = u.astype(np.float64) * np.asarray(h, dtype=np.float64)
+        out[p] = (float(np.sum(terms)), float(np.sum(np.abs(terms))), terms)
+    return out
+
+
+_WHAT = {
+    "vjp": "<vjp(u), v> for random u, v",
+    "jvp": "<u, jvp(v)> for random u, v",
+    "jacobian": "<u, J v> with your Jacobian, for random u, v",
+}
+
+
+def _dot_probe(s, subject, results, blocks, blocks64, u, vs, scale, probe, last):
+    """One pair (u, v) at one scale; False (nothing recorded) if a value overflowed and a smaller scale may help."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = _dot_values(s, subject, blocks, u, vs, scale, in64=False)
+        aux = None
+        if s.eps_rule > _EPS64 and (s.kind != "jacobian" or blocks64 is not None):
+            aux = _quietly(lambda: _dot_values(s, subject, blocks64, u, vs, scale, in64=True))
+    finite = all(isinstance(v, str) or bool(np.isfinite(v[0]) and np.isfinite(v[1])) for v in values.values())
+    if not finite and not last:
+        return False
+    u64 = u.astype(np.float64)
+    what = _WHAT[s.kind]
+    for p in s.positions:
+        if results[p].rep.problem is not None:
+            continue
+        if isinstance(values[p], str):
+            results[p].fail(values[p])
+            continue
+        value, magnitude, terms = values[p]
+        v64 = vs[p].astype(np.float64)
+        pair = None if aux is None or isinstance(aux.get(p), str) else aux[p]
+        if pair is not None and np.isfinite(pair[0]) and np.isfinite(pair[1]):
+            # A float32 rule, also run on the float64 point: its formula is held to the reference
+            # within float32 relative errors of its terms, summed with random signs (an l2 norm, not
+            # the l1 sum that loses sqrt(n)); and its float32 run, term by term, to float32 rounding of
+            # its float64 run (absolute differences: no random signs to average a float32-only error away).
+            allowance = FORMULA_SIGMAS * ROUNDING_FACTOR * s.eps_rule * float(np.sqrt(np.sum(pair[2] ** 2)))
+            checked = dot_compare(s, p, s.references[p], results[p], u64, v64, pair[0], pair[1], probe,
+                                  what + " (the rule run in float64)", scale, eps_rule=_EPS64,
+                                  rule_words=f"your {s.kind} run on the float64 point", allowance=allowance)
+            if checked:
+                dot_self(s, results[p], u64, v64, terms, magnitude, pair[2], pair[1], probe, scale)
+        else:
+            checked = dot_compare(s, p, s.references[p], results[p], u64, v64, value, magnitude, probe, what, scale)
+        if not checked:
+            if not last:
+                return False
+            raise ValueError(
+                f"check_{s.kind}: the reference <u, J v> for argument {s.names[p]!r} is not finite even with the "
+                f"random vectors scaled by {scale:.3g}: the point is outside the range where the check is meaningful"
+            )
+    return True
 
 
 def _with_common_args(fun):
@@ -223,8 +340,11 @@ _COMMON_ARGS = """
     Raises:
         AssertionError: the rule is wrong (unless ``raise_on_failure=False``); the message names
             the argument, the worst entry, the rule's and the reference value and the step.
-        ValueError: bad ``argnums``, ``mode``, ``reference``, ``probes`` or ``step``, or ``f``
-            cannot be evaluated at the point.
+        ValueError: bad ``argnums``, ``mode``, ``reference``, ``probes``, ``step``, ``names``,
+            ``seed`` or flags; ``f`` or the reference not finite at the point; a point where the
+            reference cannot resolve any nonzero value of the rule (the check would be vacuous).
+        TypeError: arguments that are not real arrays; ``f`` returning ``None``, complex,
+            integer or non-numeric values.
 """
 
 

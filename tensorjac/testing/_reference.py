@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..numerical import numerical_jacobian
+from ..numerical import FiniteDifferenceError, numerical_jacobian
 from ._compare import RETRY_FACTORS, REPRESENTATION
 
 __all__ = ["NumericalReference", "RuleReference"]
@@ -35,7 +35,12 @@ class NumericalReference:
             args[pos] = xx.reshape(x.shape)
             return self._call(args)
 
-        nb = numerical_jacobian(g, flat[cols], step=step, names=("z",))
+        try:
+            nb = numerical_jacobian(g, flat[cols], step=step, names=("z",))
+        except FiniteDifferenceError as exc:
+            index = tuple(int(i) for i in np.unravel_index(int(np.asarray(cols)[exc.index[0]]), x.shape))
+            raise ValueError(f"check_{s.kind}: the finite-difference reference fails: "
+                             + exc.message(s.names[pos], index)) from exc
         J = nb["z"].dense().reshape(s.n_out, len(cols))
         E = np.asarray(nb.errors["z"]).reshape(s.n_out, len(cols))
         h = np.asarray(nb.steps["z"]).reshape(-1)
@@ -43,16 +48,25 @@ class NumericalReference:
         # x_j +- h adds no error here, unlike in ``directional`` below.)
         return J, E, h
 
-    def directional(self, v, step):
-        """``J v`` by one central difference along ``v`` (Richardson), its error and the step in t."""
+    def directional(self, v, step, scale=1.0):
+        """``scale * J v`` by central differences along ``v`` (Richardson), its error and the step in t.
+
+        ``scale`` (a power of two) multiplies ``f``'s values, so that ``J v`` near the largest
+        float stays finite; the probes are those of ``J v`` itself.
+        """
         s, pos = self.setup, self.pos
 
         def phi(t):
             args = list(s.args64)
             args[pos] = s.args64[pos] + t * v
-            return self._call(args)
+            out = self._call(args)
+            return out if scale == 1 else np.asarray(out, dtype=np.float64) * scale
 
-        nb = numerical_jacobian(phi, np.zeros(()), step=step, names=("t",))
+        try:
+            nb = numerical_jacobian(phi, np.zeros(()), step=step, names=("t",))
+        except FiniteDifferenceError as exc:
+            raise ValueError(f"check_{s.kind}: the finite-difference reference fails: "
+                             + exc.message(f"{s.names[pos]} along a random direction v", "(all entries)")) from exc
         Jv = nb["t"].dense().reshape(-1)
         h = float(np.asarray(nb.steps["t"]))
         # x + t v is rounded entry by entry (by up to eps |x_j| / 2, with |x_j| <= |v_j| / |r_j|).
@@ -75,8 +89,8 @@ class RuleReference:
         J = self.J.dense().astype(np.float64).reshape(self.setup.n_out, n_in)[:, cols]
         return J, np.zeros_like(J), None
 
-    def directional(self, v, step=None):
-        Jv = np.asarray(self.J.jvp(v), dtype=np.float64).reshape(-1)
+    def directional(self, v, step=None, scale=1.0):
+        Jv = np.asarray(self.J.jvp(v * scale), dtype=np.float64).reshape(-1)
         return Jv, np.zeros_like(Jv), None
 
 

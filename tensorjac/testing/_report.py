@@ -28,7 +28,9 @@ class ArgumentReport:
         step: the relative finite-difference step of the reference there (``None`` for a
             registered rule's exact Jacobian); ``abs_step``: the absolute step used.
         steps_tried: every relative step the reference was computed with.
-        compared: what the rule's value at the worst entry is, in words.
+        compared: what the rule's value at the worst entry is, in words; ``rule_words`` and
+            ``reference_words`` name the two values compared when they are not the rule in the
+            argument's dtype and the reference (dot mode's float64 run of a float32 rule).
         entries: how many values were compared.
         problem: set when the rule could not be compared (wrong shape or dtype, exception).
     """
@@ -51,6 +53,8 @@ class ArgumentReport:
     abs_step: float | None = None
     steps_tried: tuple = ()
     compared: str = ""
+    rule_words: str | None = None
+    reference_words: str | None = None
     entries: int = 0
     problem: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
@@ -108,8 +112,9 @@ class CheckReport:
                 lines.append(f"  {a.problem}")
                 continue
             lines.append(f"  worst entry: {_entry_words(a)}")
-            lines.append(f"    rule      ({_rule_words(self.kind)}, {a.dtype}): {fmt(a.rule_value)}")
-            lines.append(f"    reference ({_reference_words(self.reference, a)}): {fmt(a.reference_value)}")
+            rule_words = a.rule_words or f"{_rule_words(self.kind)}, {a.dtype}"
+            lines.append(f"    rule      ({rule_words}): {fmt(a.rule_value)}")
+            lines.append(f"    reference ({a.reference_words or _reference_words(self.reference, a)}): {fmt(a.reference_value)}")
             lines.append(
                 f"    |rule - reference| = {fmt(abs(a.rule_value - a.reference_value))} > tolerance "
                 f"{fmt(a.tolerance)} ({_ratio_words(a.worst_ratio)} the tolerance)"

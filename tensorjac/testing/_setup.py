@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._validation import as_finite_float_array, select_args
-from ..numerical import DEFAULT_STEP, arg_names
+from ..numerical import DEFAULT_STEP, arg_names, check_names, check_step, real_output
 from ..rules import Rule, find_rule, get_rule
 from ._reference import NumericalReference, RuleReference
 
@@ -33,6 +33,39 @@ def _fun_label(f) -> str:
     return getattr(f, "__name__", None) or type(f).__name__
 
 
+def check_flag(value, name: str, none_ok: bool = False):
+    """``value`` as a bool (``None`` kept where allowed), else ``ValueError`` naming the option."""
+    if value is None and none_ok:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if none_ok else "True or False"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return bool(value)
+
+
+def _array(a, name: str) -> np.ndarray:
+    try:
+        return as_finite_float_array(a, name)
+    except ValueError as exc:
+        if "inhomogeneous" not in str(exc) and "sequence" not in str(exc):
+            raise
+        raise TypeError(f"{name} is not a rectangular array of numbers: {exc}") from exc
+
+
+def _value(fun, arrays, kwargs, kind, where):
+    """``f`` at the point (in the given precision), checked to be a real floating-point array."""
+    try:
+        out = fun(*arrays, **kwargs)
+    except Exception as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"(raised by f at the point given to check_{kind}, {where})")
+        raise
+    ans = real_output(out, f"at the point ({where})")
+    if ans.dtype.kind != "f":
+        raise TypeError(f"f returned dtype {ans.dtype} at the point; check_{kind} needs a floating-point output")
+    return ans
+
+
 class Setup:
     """Everything a check needs: the function, names, arrays in both precisions, the value."""
 
@@ -45,15 +78,16 @@ class Setup:
             raise ValueError(f"reference must be one of {list(_REFERENCES)}, got {reference!r}")
         if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
             raise ValueError(f"probes must be a positive int, got {probes!r}")
-        base = DEFAULT_STEP if step is None else step
-        if not isinstance(base, (int, float, np.floating)) or not (np.isfinite(base) and base > 0):
-            raise ValueError(f"step must be a positive finite number, got {step!r}")
+        base = DEFAULT_STEP if step is None else check_step(step)
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise ValueError(f"kwargs must be a dict of non-array options for f, got {type(kwargs).__name__}")
+        if names is not None:
+            names = check_names(names, len(args))  # strings, one per argument (not the letters of "xy")
         self.kind, self.kwargs = kind, dict(kwargs or {})
         self.base_step = float(base)
         self.probes = int(probes)
-        self.check_dtype = (kind != "jacobian") if check_dtype is None else bool(check_dtype)
+        check_dtype = check_flag(check_dtype, "check_dtype", none_ok=True)
+        self.check_dtype = (kind != "jacobian") if check_dtype is None else check_dtype
 
         rule = None
         if isinstance(f, str):
@@ -86,16 +120,23 @@ class Setup:
             )
         self.reference_kind = reference
 
-        self.arrays = [as_finite_float_array(a, f"argument {n!r}") for a, n in zip(args, names)]
+        self.arrays = [_array(a, f"argument {n!r}") for a, n in zip(args, names)]
         self.args64 = [a.astype(np.float64) for a in self.arrays]
         if rule is not None:
             rule(*self.args64, **self.kwargs)  # the rule's own domain and shape checks (ValueError)
-        ans = np.asarray(fun(*self.arrays, **self.kwargs))
-        if ans.dtype.kind != "f":
-            raise ValueError(f"f returned dtype {ans.dtype}; check_{kind} needs a floating-point output")
-        self.ans64 = np.asarray(fun(*self.args64, **self.kwargs), dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ans = _value(fun, self.arrays, self.kwargs, kind, "in the arguments' dtypes")
+            self.ans64 = _value(fun, self.args64, self.kwargs, kind, "in float64").astype(np.float64)
         if not np.all(np.isfinite(self.ans64)):
-            raise ValueError(f"f(*args) is not finite at the given point (shape {self.ans64.shape}): pick another point")
+            raise ValueError(
+                f"f(*args) is not finite at the given point (shape {self.ans64.shape}): the point is outside the "
+                "range where the check is meaningful; pick another point"
+            )
+        if not np.all(np.isfinite(ans)):
+            raise ValueError(
+                f"f(*args) overflows in {ans.dtype} at the given point (it is finite in float64): the point is "
+                f"outside the range where a {ans.dtype} rule can be checked; pick a smaller point or check in float64"
+            )
         self.out_shape, self.out_dtype = ans.shape, ans.dtype
         if self.ans64.shape != self.out_shape:
             raise ValueError(f"f returned shape {ans.shape} in {ans.dtype} but {self.ans64.shape} in float64")

@@ -37,12 +37,20 @@ class Subject:
         except Exception as exc:  # noqa: BLE001 - reported, with the exception chained
             raise RuleError(f"the {what} raised {type(exc).__name__}: {exc}\n  (called with {called_with})", exc) from exc
 
+    def _arrays(self, in64):
+        """The arguments the rule is called with: the point in the working dtype, or in float64."""
+        return self.s.args64 if in64 else self.s.arrays
+
     # -- vjp --
-    def vjp(self, u):
-        """``{pos: array or problem string}``; raises ``RuleError`` when the call fails as a whole."""
+    def vjp(self, u, in64=False):
+        """``{pos: array or problem string}``; raises ``RuleError`` when the call fails as a whole.
+
+        ``in64=True`` calls the rule on the float64 point (results expected in float64).
+        """
         s = self.s
-        args = (*s.arrays, u) if self.cotangent_last else (u, *s.arrays)
-        out = self._call("vjp", f"a cotangent of shape {u.shape} {u.dtype} and arguments of shapes {_shapes(s.arrays)}", *args)
+        arrays = self._arrays(in64)
+        args = (*arrays, u) if self.cotangent_last else (u, *arrays)
+        out = self._call("vjp", f"a cotangent of shape {u.shape} {u.dtype} and arguments of shapes {_shapes(arrays)}", *args)
         n, sel = len(s.arrays), s.positions
         if isinstance(out, (tuple, list)):
             items = list(out)
@@ -61,23 +69,27 @@ class Subject:
                 f"the vjp returned a single {type(out).__name__}; f has {n} arguments {list(s.names)}: "
                 "return a tuple with one array per argument"
             )
-        return {p: self._validate(per[p], s.arrays[p].shape, s.arrays[p].dtype, p, "vjp") for p in sel}
+        return {p: self._validate(per[p], arrays[p].shape, arrays[p].dtype, p, "vjp") for p in sel}
 
     # -- jvp --
-    def jvp(self, pos, v):
+    def jvp(self, pos, v, in64=False):
         s = self.s
-        tangents = tuple(v if p == pos else np.zeros_like(a) for p, a in enumerate(s.arrays))
+        arrays = self._arrays(in64)
+        tangents = tuple(v if p == pos else np.zeros_like(a) for p, a in enumerate(arrays))
         first = tangents if self.tangents_as_tuple else tangents[0]
-        out = self._call("jvp", f"tangents of shapes {_shapes(tangents)} and arguments of shapes {_shapes(s.arrays)}",
-                         first, *s.arrays)
+        out = self._call("jvp", f"tangents of shapes {_shapes(tangents)} and arguments of shapes {_shapes(arrays)}",
+                         first, *arrays)
         if isinstance(out, (tuple, list)) and len(out) == 1:
             out = out[0]
-        return self._validate(out, s.out_shape, s.out_dtype, pos, "jvp")
+        return self._validate(out, s.out_shape, np.float64 if in64 else s.out_dtype, pos, "jvp")
 
     # -- jacobian --
-    def jacobian(self):
+    def jacobian(self, in64=False, dense=True):
+        """``{pos: (J, dense array or None, dtype) or problem string}`` (dense only when asked: dot mode
+        contracts a structured Jacobian without building it)."""
         s = self.s
-        out = self._call("Jacobian function", f"arguments of shapes {_shapes(s.arrays)}", *s.arrays)
+        arrays = self._arrays(in64)
+        out = self._call("Jacobian function", f"arguments of shapes {_shapes(arrays)}", *arrays)
         n, sel = len(s.arrays), s.positions
         if isinstance(out, Mapping):
             keys = list(out.keys())
@@ -115,7 +127,7 @@ class Subject:
                         f"{s.arrays[p].shape} (the argument's true shape)"
                     )
                     continue
-                result[p] = (J, np.asarray(J.dense()), J.dtype)
+                result[p] = (J, np.asarray(J.dense()) if dense else None, J.dtype)
             else:
                 result[p] = self._validate(J, expected, s.out_dtype, p, "Jacobian")
                 if not isinstance(result[p], str):
