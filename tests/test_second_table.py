@@ -67,7 +67,6 @@ def test_second_derivatives_are_the_derivatives_of_the_jacobian(name, k):
             assert np.all(gap <= bound), f"{name} example {k} block ({i}, {j}): max gap {gap.max():.3g}"
 
 
-@pytest.mark.xfail(strict=True, reason="dot, inner, outer, tensordot, einsum, prod, var, std, norm: in progress")
 def test_every_builtin_rule_declares_second_derivatives():
     missing = [name for name in BUILTIN if tj.get_rule(name).second is None]
     assert missing == [], f"built-in rules without second derivatives: {missing}"

@@ -17,6 +17,11 @@ writes its map with einsum letters (:func:`contraction_jac`); nothing of size ou
 * ``trace``: ``offset``, ``axis1``, ``axis2`` as numpy; the Jacobian is a delta on the other axes
   times the 0/1 selector of the (offset) diagonal, stored as ``Gather`` index factors
   (:func:`diagonal_selector`: O(diagonal length) integers).
+
+Second derivatives: every rule here is bilinear (``trace`` linear), so ``d²/da²`` and ``d²/db²``
+are zero and ``d²/da db`` is a constant of deltas (:func:`~tensorjac.rules._structure.bilinear_second`
+with the rule's einsum letters): nothing stored, except ``outer`` of an N-D operand, whose
+flattening is a ``Reshape`` index factor (nothing stored either).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._index_factors import Gather, Reshape
+from .._hessian import second_structured
 from .._jacobian import structured
 from ._examples import normal
 from ._registry import define
@@ -295,14 +301,44 @@ def _matmul_second(ans, x1, x2):
     return bilinear_second(ans, x1, x2, out, a, b)
 
 
+def _letters_second(letters_of):
+    def maker(ans, a, b, **options):
+        la, lb, out = letters_of(a, b, **options)
+        return bilinear_second(ans, a, b, out, la, lb)
+
+    return maker
+
+
+def _outer_second(ans, a, b):
+    # d² out[Y, Z] / da db = delta(Y, flat a) delta(Z, flat b): Reshape index factors for N-D operands
+    letters_a, letters_b = _LOWER[: a.ndim], _UPPER[: b.ndim]
+    if a.ndim == 1 and b.ndim == 1:
+        return bilinear_second(ans, a, b, "YZ", "Y", "Z")
+    factors, subs = [], []
+    group_a, group_b = "Y", "Z"
+    if a.ndim != 1:
+        factors.append(Reshape((a.size,), a.shape))
+        subs.append("Y" + letters_a)
+        group_a = letters_a
+    if b.ndim != 1:
+        factors.append(Reshape((b.size,), b.shape))
+        subs.append("Z" + letters_b)
+        group_b = letters_b
+    sizes = {"Y": a.size, "Z": b.size, **dict(zip(letters_a, a.shape)), **dict(zip(letters_b, b.shape))}
+    return second_structured(f"{','.join(subs)}->YZ|{group_a}|{group_b}", *factors, sizes=sizes, dtype=ans.dtype)
+
+
 define("matmul", np.matmul, matmul_jac_0, matmul_jac_1, argnames=("x1", "x2"), domain=_matmul_shapes, builtin=True,
        examples=_matmul_examples, second={(0, 1): _matmul_second})
 define("dot", np.dot, _letters_jac(dot_letters, 0), _letters_jac(dot_letters, 1), argnames=("a", "b"), builtin=True,
-       examples=_dot_examples)
+       examples=_dot_examples, second={(0, 1): _letters_second(lambda a, b: dot_letters(a.ndim, b.ndim))})
 define("inner", np.inner, _letters_jac(inner_letters, 0), _letters_jac(inner_letters, 1), argnames=("a", "b"),
-       builtin=True, examples=_inner_examples)
-define("outer", np.outer, _outer_jac(0), _outer_jac(1), argnames=("a", "b"), builtin=True, examples=_outer_examples)
+       builtin=True, examples=_inner_examples,
+       second={(0, 1): _letters_second(lambda a, b: inner_letters(a.ndim, b.ndim))})
+define("outer", np.outer, _outer_jac(0), _outer_jac(1), argnames=("a", "b"), builtin=True, examples=_outer_examples,
+       second={(0, 1): _outer_second})
 define("tensordot", tensordot, _tensordot_jac(0), _tensordot_jac(1), argnames=("a", "b"), static=("axes",),
-       functions=(np.tensordot,), builtin=True, examples=_tensordot_examples)
+       functions=(np.tensordot,), builtin=True, examples=_tensordot_examples,
+       second={(0, 1): _letters_second(lambda a, b, axes=2: tensordot_letters(a.shape, b.shape, axes))})
 define("trace", np.trace, trace_jac, argnames=("x",), static=("offset", "axis1", "axis2"), builtin=True, second="linear",
        examples=_trace_examples)

@@ -16,6 +16,11 @@ letter's size, and repeated letters inside one operand:
   diagonal: its first axis keeps the letter and every repeat gets a letter of its own tied to
   it by an identity ``Gather`` (O(n) integers; ``diagonal_selector``).
 
+Second derivatives (:func:`einsum_second`): einsum is linear in each operand, so ``d²/d op_i²``
+is zero; ``d²/d op_i d op_j`` (``i != j``) stores only the other operands (nothing for two
+operands), with the letters of ``op_i`` and ``op_j`` as the two input groups (a repeated letter
+inside either is tied by the same identity ``Gather``).
+
 ``optimize=`` is accepted (it does not change the result); ``out=``, ``dtype=``, ``order=`` and
 ``casting=`` are refused.
 """
@@ -26,13 +31,14 @@ import string
 
 import numpy as np
 
+from .._hessian import second_structured
 from .._jacobian import structured
 from ._examples import normal
 from ._linalg import diagonal_selector
 from ._registry import define
 from ._structure import LETTERS
 
-__all__ = ["einsum", "parse_subscripts", "einsum_examples"]
+__all__ = ["einsum", "parse_subscripts", "einsum_examples", "einsum_second"]
 
 # numpy's interleaved form numbers the letters A-Z, then a-z.
 _SUBLIST_LETTERS = string.ascii_uppercase + string.ascii_lowercase
@@ -121,7 +127,8 @@ def parse_subscripts(subscripts, shapes):
     return ins, out
 
 
-def einsum_jac(ans, *operands, argnum, subscripts, optimize=False):
+def _sizes(subscripts, operands, ans):
+    """``(operand letters, output letters, size of every letter)`` of an einsum call."""
     ins, out = parse_subscripts(subscripts, [op.shape for op in operands])
     sizes = {}
     for op, letters in zip(operands, ins):
@@ -130,9 +137,14 @@ def einsum_jac(ans, *operands, argnum, subscripts, optimize=False):
                 sizes[c] = n
     if tuple(sizes[c] for c in out) != ans.shape:
         raise ValueError(f"einsum: could not resolve the output of {subscripts!r} (got {out!r} for shape {ans.shape})")
-    spare = iter(c for c in LETTERS if c not in sizes)
-    x, mine = operands[argnum], ins[argnum]
-    factors, in_letters, seen = [], "", set()
+    return ins, out, sizes
+
+
+def _operand_group(x, mine, sizes, spare, factors):
+    """The group letters of a differentiated operand (axes ``mine``): a broadcast size-1 axis gets a
+    constant letter of its own; a repeated letter reads a diagonal, tied to its first axis by an
+    identity ``Gather`` appended to ``factors``."""
+    group, seen = "", set()
     for c, n in zip(mine, x.shape):
         if n == 1 and sizes[c] != 1:  # broadcast: a constant axis of its own
             letter = next(spare)
@@ -144,13 +156,58 @@ def einsum_jac(ans, *operands, argnum, subscripts, optimize=False):
         else:
             letter = c
             seen.add(c)
-        in_letters += letter
+        group += letter
+    return group
+
+
+def einsum_jac(ans, *operands, argnum, subscripts, optimize=False):
+    ins, out, sizes = _sizes(subscripts, operands, ans)
+    spare = iter(c for c in LETTERS if c not in sizes)
+    factors = []
+    in_letters = _operand_group(operands[argnum], ins[argnum], sizes, spare, factors)
     for j, (op, letters) in enumerate(zip(operands, ins)):
         if j != argnum:
             factors.append(_factor(op, letters, sizes))
     arrays, subs = zip(*factors) if factors else ((), ())
     needed = {c: sizes[c] for c in out + in_letters}
     return structured(f"{','.join(subs)}->{out}|{in_letters}", *arrays, sizes=needed, dtype=ans.dtype)
+
+
+def einsum_second(i, j):
+    """The maker of ``d² einsum / d op_i d op_j`` (None when it is zero).
+
+    einsum is linear in each operand (a repeated letter inside one operand reads its diagonal,
+    a linear map), so the block is zero for ``i == j`` -- the same array passed twice is two
+    operands, whose cross blocks the chain rule adds up.  For ``i != j`` it is the einsum of the
+    other operands with the letters of ``op_i`` and ``op_j`` as the two input groups: shared
+    letters are deltas, and only the other operands (and O(n) integers for a repeated letter)
+    are stored.
+
+    >>> A, x, y = np.ones((2, 3)), np.ones(3), np.ones(4)
+    >>> ans = einsum(A, x, y, subscripts="ij,j,k->ik")
+    >>> H = einsum_second(1, 2)(ans, A, x, y, subscripts="ij,j,k->ik")
+    >>> H.shape, H.nbytes == A.nbytes, einsum_second(0, 0)
+    ((2, 4, 3, 4), True, None)
+    """
+    if i == j:
+        return None
+
+    def maker(ans, *operands, subscripts, optimize=False):
+        ins, out, sizes = _sizes(subscripts, operands, ans)
+        spare = iter(c for c in LETTERS if c not in sizes)
+        factors = []
+        group_i = _operand_group(operands[i], ins[i], sizes, spare, factors)
+        group_j = _operand_group(operands[j], ins[j], sizes, spare, factors)
+        for k, (op, letters) in enumerate(zip(operands, ins)):
+            if k not in (i, j):
+                factors.append(_factor(op, letters, sizes))
+        arrays, subs = zip(*factors) if factors else ((), ())
+        needed = {c: sizes[c] for c in out + group_i + group_j}
+        return second_structured(f"{','.join(subs)}->{out}|{group_i}|{group_j}", *arrays, sizes=needed,
+                                 dtype=ans.dtype)
+
+    maker.__name__ = f"einsum_second_{i}_{j}"
+    return maker
 
 
 def _factor(op, letters, sizes):
@@ -195,4 +252,5 @@ def _single_operand_examples(rng):
 # with several operands are checked by tests/test_rules_reductions.py (finite differences, traced
 # calls, float32, JAX).
 define("einsum", einsum, einsum_jac, argnames=("operands",), variadic=True, bind=_bind,
-       static=("subscripts", "optimize"), functions=(np.einsum,), builtin=True, examples=_single_operand_examples)
+       static=("subscripts", "optimize"), functions=(np.einsum,), builtin=True, examples=_single_operand_examples,
+       second=einsum_second)

@@ -21,6 +21,25 @@ Conventions at kinks:
 * ``2``/``-2``/``'nuc'``: not differentiable where the singular value used is repeated
   (``2``/``-2``) or where a singular value is 0 (``-2``, ``'nuc'``; ``2`` at the zero matrix),
   within a relative tolerance of ``eps * max(m, n)``: a ``ValueError`` names the matrix.
+
+Second derivatives (:func:`~tensorjac.rules._reductions.slice_second`: deltas on the kept axes,
+O(slice) numbers within a slice):
+
+* 2-norm / Frobenius (``N = |x|``, ``u = x / N``): ``(I - u u^T) / N``: the per-slice ``1/N``
+  and ``u``.  A zero slice raises the first derivative's ``ValueError``.
+* real ``p > 1`` (``g = dN/dx``): ``(p - 1) / N ((|x| / N)^(p-2) delta_ij - g_i g_j)``: one
+  diagonal of ``x``'s shape, ``g`` and the per-slice ``(p - 1) / N``.  For ``1 < p < 2`` it is
+  infinite at a zero entry: a ``ValueError`` names the entry.
+* vector ``1``, ``inf``, ``-inf`` and matrix ``1``, ``-1``, ``inf``, ``-inf``: piecewise linear,
+  zero (away from the kinks; nothing stored).
+* matrix ``2``/``-2`` (``sigma_k`` the singular value taken, ``a_jk = u_j^T E v_k``; for
+  ``m >= n``, else the same on the transpose): ``d² sigma_k [E, E] = sum_{j != k} (sigma_k
+  (a_jk² + a_kj²) + 2 sigma_j a_jk a_kj) / (sigma_k² - sigma_j²) + |(I - U U^T) E v_k|² / sigma_k``
+  (second-order perturbation of the eigenvalues of ``[[0, A], [A^T, 0]]``), defined where
+  ``sigma_k`` is simple (the first derivative's error otherwise).  ``'nuc'``: ``1/2 sum_{j,k}
+  (a_jk - a_kj)² / (sigma_j + sigma_k) + sum_k |(I - U U^T) E v_k|² / sigma_k``, defined where
+  no singular value is 0 (repeated ones are fine).  Stored: the thin ``U``, ``V`` and O(r) (for
+  ``'nuc'`` O(r²)) coefficients per matrix, never the ``(mn)²`` block.
 """
 
 from __future__ import annotations
@@ -30,9 +49,10 @@ import numbers
 import numpy as np
 
 from ._examples import normal
-from ._reductions import slice_factor, slice_text, with_kept_axes
+from .._hessian import second_structured
+from ._reductions import second_letters, slice_factor, slice_second, slice_text, with_kept_axes, zero_second
 from ._registry import define
-from ._structure import normalize_axes
+from ._structure import LETTERS, normalize_axes
 
 __all__ = ["norm_axes"]
 
@@ -144,6 +164,100 @@ def norm_jac(ans, x, ord=None, axis=None, keepdims=False):
     return slice_factor(ans, x, axes, keepdims, deriv, "norm")
 
 
+# ---- second derivatives ---------------------------------------------------------------------------
+
+
+def norm_second(ans, x, ord=None, axis=None, keepdims=False):
+    axes, kind = norm_axes(x, ord, axis)
+    if x.size == 0:
+        return zero_second(ans, x)
+    norm = with_kept_axes(ans, tuple(sorted(axes)), keepdims)
+    two = kind == "flat" or (kind == "vector" and (ord is None or _is(ord, 2))) or (
+        kind == "matrix" and (ord is None or (isinstance(ord, str) and ord in _FRO)))
+    if two:  # (I - u u^T) / N
+        _nonzero(x, norm, axes, ord)
+        inv = 1 / norm
+        u = x * inv
+        return slice_second(ans, x, axes, keepdims, "norm", diagonal=inv, pairs=[(u, u, -inv)])
+    if kind == "vector":
+        g = _vector_deriv(x, norm, axes, ord)  # checks ord and the zero vector
+        if ord == 1 or np.isinf(ord):  # piecewise linear
+            return zero_second(ans, x)
+        return _p_norm_second(ans, x, norm, g, axes, keepdims, ord)
+    _matrix_deriv(x, norm, axes, ord)  # checks ord, and repeated or zero singular values
+    if _is(ord, 2) or _is(ord, -2) or ord == "nuc":
+        return _singular_second(ans, x, axes, keepdims, ord)
+    return zero_second(ans, x)  # 1, -1, inf, -inf: piecewise linear
+
+
+def _p_norm_second(ans, x, norm, g, axes, keepdims, p):
+    # d² N / dx_i dx_j = (p - 1) / N ((|x_i| / N)^(p-2) delta_ij - g_i g_j)
+    if p < 2 and np.any(x == 0):
+        where = tuple(int(i) for i in np.argwhere(x == 0)[0])
+        raise ValueError(f"norm (ord={p!r}) has no second derivative where an entry is 0: x{list(where)} is 0, "
+                         f"where |x|^(ord - 2) is infinite (ord < 2)")
+    scale = (p - 1) / norm
+    return slice_second(ans, x, axes, keepdims, "norm", diagonal=scale * (np.abs(x) / norm) ** (p - 2),
+                        pairs=[(g, g, -scale)])
+
+
+def _singular_second(ans, x, axes, keepdims, ord):
+    """``d²`` of ``sigma_max`` (ord 2), ``sigma_min`` (-2) or the sum of all singular values (``'nuc'``)."""
+    rows, cols = axes
+    _, letters, renamed, out, sizes = second_letters(x, axes, keepdims, "norm")
+    moved = np.moveaxis(x, axes, (-2, -1))
+    U, s, Vt = np.linalg.svd(moved, full_matrices=False)
+    left, right = U, np.swapaxes(Vt, -1, -2)  # (batch, m, r), (batch, n, r)
+    row, col = letters[rows], letters[cols]
+    if moved.shape[-2] < moved.shape[-1]:  # work on the transpose, whose left vectors are V
+        left, right, row, col = right, left, col, row
+    tall = left.shape[-2] > left.shape[-1]  # I - U U^T is not 0
+    batch = "".join(c for ax, c in enumerate(letters) if ax not in axes)
+    Row, Col = renamed[letters.index(row)], renamed[letters.index(col)]
+    used = set(letters + renamed + out)
+    J, K = [c for c in LETTERS if c not in used][:2]
+    dtype = ans.dtype
+    terms = []
+
+    def term(spec_factors, group2, *arrays):
+        needed = {c: sizes[c] for c in out + letters + group2}
+        terms.append(second_structured(f"{spec_factors}->{out}|{letters}|{group2}", *arrays, sizes=needed,
+                                       dtype=dtype, symmetric=True))
+
+    L, R = batch + row + J, batch + col + J
+    L2, R2 = batch + Row + J, batch + Col + J
+    delta2 = renamed.replace(Row, row)  # the second group with a delta on the rows (I in I - U U^T)
+    if ord == "nuc":
+        Lk, Rk, L2k, R2k = (a.replace(J, K) for a in (L, R, L2, R2))
+        W = 1 / (s[..., :, None] + s[..., None, :])  # 1 / (sigma_j + sigma_k)
+        term(f"{batch}{J}{K},{L},{Rk},{L2},{R2k}", renamed, W, left, right, left, right)
+        term(f"{batch}{J}{K},{L},{Rk},{L2k},{R2}", renamed, -W, left, right, left, right)
+        if tall:  # sum_k |(I - U U^T) E v_k|² / sigma_k
+            inv = 1 / s
+            term(f"{batch}{K},{Rk},{R2k}", delta2, inv, right, right)
+            term(f"{batch}{K},{Rk},{R2k},{L},{L2}", renamed, -inv, right, right, left, left)
+    else:
+        k = 0 if ord == 2 else s.shape[-1] - 1
+        sk = s[..., k:k + 1]
+        gap = sk * sk - s * s
+        gap[..., k] = 1
+        c = sk / gap
+        d = s / gap  # 2 sigma_j / (sigma_k² - sigma_j²), halved for the two symmetric halves
+        c[..., k] = d[..., k] = 0
+        uk, vk = left[..., :, k], right[..., :, k]
+        ck = c - 1 / sk if tall else c  # the projection's U U^T part joins the first sum
+        term(f"{batch}{J},{L},{L2},{batch + col},{batch + Col}", renamed, ck, left, left, vk, vk)
+        if tall:
+            term(f"{batch},{batch + col},{batch + Col}", delta2, 1 / sk[..., 0], vk, vk)
+        term(f"{batch}{J},{batch + row},{batch + Row},{R},{R2}", renamed, c, uk, uk, right, right)
+        term(f"{batch}{J},{L},{batch + col},{batch + Row},{R2}", renamed, d, left, vk, uk, right)
+        term(f"{batch}{J},{batch + row},{R},{L2},{batch + Col}", renamed, d, uk, right, left, vk)
+    H = zero_second(ans, x)
+    for t in terms:
+        H = H + t
+    return H
+
+
 def _norm_examples(rng):
     n = lambda *shape: normal(rng, *shape)  # noqa: E731
     sparse = n(2, 4)
@@ -158,8 +272,12 @@ def _norm_examples(rng):
         ((n(2, 3, 4),), {"axis": (2, 0), "ord": 1, "keepdims": True}), ((n(3, 2),), {"ord": 2}),
         ((n(2, 3, 2),), {"ord": -2, "axis": (1, 2)}), ((n(3, 3),), {"ord": "nuc"}),
         ((n(0, 3),), {"axis": 1}), ((n(2, 0),), {"axis": 0, "ord": np.inf}),
+        # wide matrices (the SVD's second derivatives on the transpose), a tall 'nuc', reversed axes
+        ((n(2, 3),), {"ord": 2}), ((n(2, 4),), {"ord": -2}), ((n(4, 2),), {"ord": "nuc"}),
+        ((n(2, 3),), {"ord": "nuc", "axis": (1, 0)}), ((n(3, 2, 2),), {"ord": 2, "axis": (2, 0), "keepdims": True}),
+        ((sparse,), {"ord": 3, "axis": -1}), ((n(2, 3),), {"ord": 2.5, "axis": 0, "keepdims": True}),
     ]
 
 
 define("norm", np.linalg.norm, norm_jac, argnames=("x",), static=("ord", "axis", "keepdims"), builtin=True,
-       examples=_norm_examples)
+       second=norm_second, examples=_norm_examples)
