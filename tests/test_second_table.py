@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tensorjac as tj
+from tensorjac.numerical import FiniteDifferenceError
 from tensorjac.testing import rule_examples
 
 BUILTIN = [name for name in tj.rule_names() if tj.get_rule(name).builtin]
@@ -61,7 +62,12 @@ def test_second_derivatives_are_the_derivatives_of_the_jacobian(name, k):
                 a[j] = np.array(xj, dtype=np.float64)
                 return rule.jacobian(*a, argnums=[i], **kwargs)[0].dense()
 
-            numeric = tj.numerical_jacobian(block, args[j].copy(), names=("x",))
+            try:
+                numeric = tj.numerical_jacobian(block, args[j].copy(), names=("x",))
+            except FiniteDifferenceError:
+                # the Jacobian jumps at this point (a kink of the rule: a tie of max, relu at 0):
+                # no second derivative exists there; the rule's other examples are away from kinks
+                continue
             gap = np.abs(got - numeric["x"].dense())
             bound = 10 * numeric.errors["x"] + 1e-9 * (1 + np.abs(got))
             assert np.all(gap <= bound), f"{name} example {k} block ({i}, {j}): max gap {gap.max():.3g}"

@@ -160,7 +160,7 @@ def reshaped(ans, x) -> Jacobian:
                       dtype=ans.dtype)
 
 
-def _second(out_shape, out_letters, arg_shapes, arg_letters, factors, dtype):
+def _second(out_shape, out_letters, arg_shapes, arg_letters, factors, dtype, symmetric=False):
     """A second-derivative block (``out | arg_i | arg_j``) with einsum letters, broadcasting as
     :func:`linear` does: a size-1 argument axis against a larger output axis gets a letter of
     its own (the output axes it was broadcast along are then summed by any contraction)."""
@@ -185,7 +185,7 @@ def _second(out_shape, out_letters, arg_shapes, arg_letters, factors, dtype):
         arrays.append(f.reshape([f.shape[ax] for ax in keep]))
         subs.append("".join(letters[ax] for ax in keep))
     spec = f"{','.join(subs)}->{out_letters}|{groups[0]}|{groups[1]}"
-    return second_structured(spec, *arrays, sizes=sizes, dtype=dtype, symmetric=arg_shapes[0] == arg_shapes[1])
+    return second_structured(spec, *arrays, sizes=sizes, dtype=dtype, symmetric=symmetric)
 
 
 def elementwise_second(ans, xi, xj, deriv2=None):
@@ -200,7 +200,7 @@ def elementwise_second(ans, xi, xj, deriv2=None):
     out = LETTERS[: np.ndim(ans)]
     factors = [] if deriv2 is None else [(np.asarray(deriv2, dtype=ans.dtype), aligned(np.ndim(deriv2), out))]
     return _second(np.shape(ans), out, (np.shape(xi), np.shape(xj)),
-                   (aligned(np.ndim(xi), out), aligned(np.ndim(xj), out)), factors, ans.dtype)
+                   (aligned(np.ndim(xi), out), aligned(np.ndim(xj), out)), factors, ans.dtype, symmetric=xi is xj)
 
 
 def bilinear_second(ans, xi, xj, out_letters, xi_letters, xj_letters, factors=()):
