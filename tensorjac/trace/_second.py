@@ -167,6 +167,15 @@ def _predict(call, second, budget):
         )
 
 
+def _small(call, budget) -> bool:
+    """True when even the dense Jacobian and Hessian of the largest value of the trace would fit the
+    budget: no block the propagation creates can exceed it, and its dry run is skipped."""
+    n = sum(v.value.size for v in call.inputs)
+    largest = max((eq.out.value.size for eq in call.graph.equations), default=0)
+    limit = _budget.get_dense_budget() if budget is None else budget
+    return largest * (n + n * n) * np.dtype(call.value.dtype).itemsize <= limit
+
+
 def _hessian_blocks(call, budget=None, check_memory=True):
     out_shape, dtype = call.value.shape, call.value.dtype
     n = len(call.inputs)
@@ -174,7 +183,7 @@ def _hessian_blocks(call, budget=None, check_memory=True):
         J, H = {}, {}
     else:
         second = _second_blocks(call)
-        if check_memory:
+        if check_memory and not _small(call, budget):
             _predict(call, second, budget)
         J, H = _propagate(call, second)
     blocks = {}
