@@ -295,3 +295,61 @@ def test_draw_without_graphviz_says_how_to_get_it(rng, monkeypatch):
     program = tj.make_program(np.sin)(np.ones(2))
     with pytest.raises(ImportError, match="pip install graphviz"):
         program.draw("out")
+
+
+# ---- cache=True: trace once per signature, replay with new values -------------------------------------
+
+
+def test_cache_replays_with_new_values_and_retraces_per_signature(rng):
+    calls = []
+
+    def f(W, x):
+        calls.append(1)  # runs only when f is traced
+        return np.sum(np.tanh(W @ x) * x[0])
+
+    g = tj.grad(f, argnums=(0, 1), cache=True)
+    plain = tj.grad(f, argnums=(0, 1))
+    for k in range(3):
+        W, x = rng.normal(size=(3, 4)), rng.normal(size=4)
+        got, want = g(W, x), plain(W, x)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-13)
+    assert len(g.cache) == 1  # one signature, one trace
+    traced = len(calls)
+    g(rng.normal(size=(2, 5)), rng.normal(size=5))  # a new shape: traced again
+    assert len(g.cache) == 2 and len(calls) == traced + 1
+
+
+def test_cache_replays_constant_arguments_with_their_new_values(rng):
+    f = lambda w, X: np.sum(np.exp(X @ w))  # noqa: E731
+    g = tj.grad(f, cache=True)
+    w = rng.normal(size=3)
+    for _ in range(3):
+        X = rng.normal(size=(5, 3))
+        np.testing.assert_allclose(g(w, X), X.T @ np.exp(X @ w), rtol=1e-13)
+
+
+def test_cache_retraces_when_a_mask_selects_another_number_of_entries():
+    f = lambda x: np.sum(x[x > 0] ** 2)  # noqa: E731
+    g = tj.grad(f, cache=True)
+    np.testing.assert_allclose(g(np.array([1.0, -1.0, 2.0])), [2.0, 0.0, 4.0])
+    np.testing.assert_allclose(g(np.array([1.0, 3.0, 2.0])), [2.0, 6.0, 4.0])  # the mask grew: traced anew
+    np.testing.assert_allclose(g(np.array([-1.0, 3.0, -2.0])), [0.0, 6.0, 0.0])
+
+
+def test_cache_mode_traces_undifferentiated_arrays_so_branching_on_them_is_refused():
+    def f(x, flag_array):
+        return x * 2.0 if flag_array[0] > 0 else x
+
+    assert tj.grad(lambda x, a: np.sum(f(x, a)))(np.ones(2), np.ones(1)) is not None  # plain: a is a constant
+    with pytest.raises(tj.TracingError, match="control flow"):
+        tj.grad(lambda x, a: np.sum(f(x, a)), cache=True)(np.ones(2), np.ones(1))
+
+
+def test_cached_jacobian_equals_the_traced_one(rng):
+    W1, W2 = rng.normal(size=(6, 5)), rng.normal(size=(3, 6))
+    f = tanh_net(W1, W2)
+    jac = tj.jacobian(f, cache=True)
+    for _ in range(3):
+        x = rng.normal(size=5)
+        np.testing.assert_allclose(jac(x).dense(), tj.jacobian(f)(x).dense(), rtol=1e-14)

@@ -116,6 +116,17 @@ def constant_option(value, rule: str, option: str):
     return value
 
 
+def traced_option(value, rule: str, option: str):
+    """``value`` as it is, after refusing a traced value that depends on the differentiated inputs;
+    a constant traced value is left to the tracer, which uses its numbers and replays it."""
+    for leaf in (value if isinstance(value, (list, tuple)) else (value,)):
+        if getattr(leaf, "_is_tensorjac_traced", False):
+            constant_option(leaf, rule, option)  # raises for a dependent value
+        elif isinstance(leaf, (list, tuple)):
+            traced_option(leaf, rule, option)
+    return value
+
+
 def binder(call, name: str, n: int = 1):
     """A ``bind`` for a rule whose call signature is ``call``'s: the first ``n`` parameters are arrays,
     the others options (constant traced values replaced by their numbers, :func:`constant_option`).
@@ -133,7 +144,7 @@ def binder(call, name: str, n: int = 1):
         except TypeError as exc:
             raise TypeError(f"tensorjac's rule {name!r}: {exc} (it takes {name}{signature})") from None
         arrays = tuple(bound.arguments[p] for p in params[:n])
-        options = {k: constant_option(v, name, k) for k, v in bound.arguments.items() if k not in params[:n]}
+        options = {k: traced_option(v, name, k) for k, v in bound.arguments.items() if k not in params[:n]}
         return arrays, options
 
     return bind
@@ -445,7 +456,7 @@ def _join_binder(kind, with_axis):
             seq = list(seq)  # a traced array is joined as the sequence of its rows, as numpy does
         if not isinstance(seq, (list, tuple)):
             raise TypeError(f"{kind}: expected a sequence (list or tuple) of arrays, got {type(seq).__name__}")
-        return tuple(seq), {k: constant_option(v, kind, k) for k, v in params.items()}
+        return tuple(seq), {k: traced_option(v, kind, k) for k, v in params.items()}
 
     return bind
 

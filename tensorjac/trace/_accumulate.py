@@ -251,13 +251,20 @@ _CHOICES: "OrderedDict[tuple, tuple]" = OrderedDict()
 _CHOICES_MAX = 512
 
 
-def choose(graph: Graph, order: str):
-    """``(name, elimination order)`` to run for ``order`` (``"optimal"``: the cheapest, cached)."""
+def choose(graph: Graph, order: str, memo: dict | None = None):
+    """``(name, elimination order)`` to run for ``order`` (``"optimal"``: the cheapest, cached per
+    structure of the graph; ``memo``, a replay's own cache, skips even computing the structure)."""
     if order == "forward" or order == "reverse":
         inter = _intermediates(graph)
         return order, inter if order == "forward" else inter[::-1]
+    if memo is not None and "optimal" in memo:
+        name, positions = memo["optimal"]
+        ids = [eq.out.id for eq in graph.equations]
+        return name, None if positions is None else [ids[k] for k in positions]
     key = graph.signature()
     found = _CHOICES.get(key)
+    if found is not None and memo is not None:
+        memo["optimal"] = found
     if found is not None:
         _CHOICES.move_to_end(key)
         name, positions = found
@@ -268,6 +275,8 @@ def choose(graph: Graph, order: str):
     chosen = costs[name][2]
     ids = [eq.out.id for eq in graph.equations]
     _CHOICES[key] = (name, None if chosen is None else [ids.index(v) for v in chosen])
+    if memo is not None:
+        memo["optimal"] = _CHOICES[key]
     if len(_CHOICES) > _CHOICES_MAX:
         _CHOICES.popitem(last=False)
     return name, chosen
@@ -276,9 +285,9 @@ def choose(graph: Graph, order: str):
 _PREFERENCE = ("chain", "reverse", "forward", "greedy")
 
 
-def accumulate(graph: Graph, order: str = "optimal") -> list:
+def accumulate(graph: Graph, order: str = "optimal", memo: dict | None = None) -> list:
     """The Jacobian block of the output with respect to each input (``None`` where it is zero)."""
     if order not in ORDER_CHOICES:
         raise ValueError(f"unknown order {order!r}; valid orders are {list(ORDER_CHOICES)}")
-    name, chosen = choose(graph, order)
+    name, chosen = choose(graph, order, memo)
     return _run(graph, name, chosen)

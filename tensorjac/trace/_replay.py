@@ -87,6 +87,7 @@ class Replay:
         self.constant_output = call.output is None
         self.value_id = call.value_var.id if getattr(call, "value_var", None) is not None else None
         self.static_value = call.value if self.value_id is None and call.output is None else None
+        self.memo: dict = {}  # the accumulation order chosen for this program
 
     def run(self, args):
         """``(trace, output var, value, graph)`` recomputed for new arguments (raises :class:`Stale`)."""
@@ -115,19 +116,20 @@ class Replay:
                 env[eq.out.id] = out
                 continue
             rule = eq.rule
+            options = eq.options if eq.call is None else _fill(eq.call[1], env)  # masks computed in f
             values = [env[x.id].value if type(x) is Var else x for x in eq.inputs]
             if rule.domain is not None:
                 rule.domain(*[np.asarray(v) for v in values])
-            ans = rule.fun(*values, **eq.options)
+            ans = rule.fun(*values, **options)
             if type(ans) is not np.ndarray:
                 ans = np.asarray(ans)
             if ans.shape != eq.out.shape or ans.dtype != eq.out.dtype:
                 raise Stale
             arrays_np = [v if type(v) is np.ndarray else np.asarray(v, dtype=ans.dtype) for v in values]
-            jacobians = {pos: Trace._jacobian(rule, pos, ans, arrays_np, eq.options) for pos in eq.jacobians}
+            jacobians = {pos: Trace._jacobian(rule, pos, ans, arrays_np, options) for pos in eq.jacobians}
             out = trace.new_var(ans, True)
             inputs = tuple(env[x.id] if type(x) is Var else x for x in eq.inputs)
-            trace.equations.append(Equation(out, eq.func, rule, inputs, eq.options, jacobians))
+            trace.equations.append(Equation(out, eq.func, rule, inputs, options, jacobians, eq.call))
             env[eq.out.id] = out
         output = env[self.output_id] if self.output_id is not None else None
         if output is not None:

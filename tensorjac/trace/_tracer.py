@@ -161,8 +161,9 @@ class Trace:
                 f"tj.register_rule('my_fun', {_fun_name(func)}, lambda ans, x: tj.Jacobian.diagonal(...))"
             )
         arrays, options = rule.bind(*args, **kwargs)
+        template = None
         if options:
-            options = self._options(rule, options)
+            options, template = self._options(rule, options)
         values = [a._var.value if type(a) is Traced else a for a in arrays]
         if rule.domain is not None:
             rule.domain(*[np.asarray(v) for v in values])
@@ -183,12 +184,14 @@ class Trace:
             if var.dependent:
                 jacobians[pos] = self._jacobian(rule, pos, ans, arrays_np, options)
         out = self.new_var(ans, True)
-        self.equations.append(Equation(out, func, rule, tuple(inputs), options, jacobians))
+        call = None if template is None else (None, template, ())  # options computed in f: replayed
+        self.equations.append(Equation(out, func, rule, tuple(inputs), options, jacobians, call))
         return Traced(self, out)
 
     def _options(self, rule, options):
-        """The options with constant traced values (a mask from ``x > 0``) replaced by their numbers."""
-        found = {}
+        """The options with constant traced values (a mask from ``x > 0``) replaced by their numbers,
+        and, when there were any, a template with ``Ref`` in their places (for replays); else None."""
+        found, template = {}, None
         for k, o in options.items():
             leaves = [v for v in _leaves(o) if isinstance(v, Traced)]
             if any(v._var.dependent for v in leaves):
@@ -197,7 +200,12 @@ class Trace:
                     f"array arguments only and needs {k!r} as a constant (a number, an index, a mask)"
                 )
             found[k] = _map_traced(self.unwrap, o) if leaves else o
-        return found
+            if leaves:
+                template = dict(options) if template is None else template
+                template[k] = _map_traced(lambda t: Ref(t._var), o)
+        if template is not None:
+            template = {k: template.get(k, found[k]) for k in found}
+        return found, template
 
     @staticmethod
     def _jacobian(rule, pos, ans, arrays_np, options):

@@ -153,13 +153,16 @@ def _make_call(f, args, kwargs, positions, what, cache):
     replay = cache.get(key)
     if replay is not None:
         try:
-            return ReplayedCall(*replay.run(args), replay.names, args)
+            call = ReplayedCall(*replay.run(args), replay.names, args)
+            call.memo = replay.memo
+            return call
         except Stale:
             pass
     call = TracedCall(f, args, kwargs, positions, what, constants=True)
     if len(cache) >= _CACHE_SIZE:
         cache.pop(next(iter(cache)))
     cache[key] = Replay(call)
+    call.memo = cache[key].memo
     return call
 
 
@@ -176,7 +179,7 @@ def _jacobian_blocks(call: TracedCall, order: str, single: bool):
     elif any(call.output is v for v in call.inputs):  # f returns one of its arguments
         found = [Jacobian.identity(v.shape, dtype=v.dtype) if call.output is v else None for v in call.inputs]
     else:
-        found = accumulate(call.graph, order)
+        found = accumulate(call.graph, order, getattr(call, "memo", None))
     blocks = {}
     for var, J in zip(call.inputs, found):
         if J is None:
