@@ -100,3 +100,38 @@ def test_every_builtin_rule_has_examples_covering_the_edge_cases():
     assert missing == [], f"built-in rules without examples: {missing}"
     assert no_empty == [], f"built-in rules without an example with a size-0 axis: {no_empty}"
     assert scalars >= 5 and size1 >= 5 and broadcast >= 5, (scalars, size1, broadcast)
+
+
+VJP_CASES = [
+    pytest.param(name, k, id=f"{name}-{k}")
+    for name in BUILTIN
+    if tj.get_rule(name).vjp
+    for k in range(len(rule_examples(tj.get_rule(name))))
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, k", VJP_CASES)
+def test_direct_vjp_equals_the_cotangent_pulled_through_the_jacobian(name, k, dtype):
+    """A rule's ``vjp`` shortcut (used by the cached gradient replay) is ``g @ J`` of its own
+    Jacobian block, for a random cotangent, with the argument's shape and the dtype kept."""
+    rule = tj.get_rule(name)
+    args, kwargs = _split(rule_examples(rule)[k])
+    args = tuple(np.asarray(a, dtype=dtype) for a in args)
+    ans = np.asarray(rule.fun(*args, **kwargs))
+    g = np.random.default_rng(k).normal(size=ans.shape).astype(ans.dtype)
+    for pos, vjp in rule.vjp.items():
+        J = rule.maker(pos)(ans, *args, **kwargs)
+        want = J.vjp(g)
+        got = np.asarray(vjp(g, ans, *args, **kwargs))
+        assert got.shape == args[pos].shape, (name, pos, got.shape)
+        assert got.dtype == want.dtype, (name, pos, got.dtype, want.dtype)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, float(np.max(np.abs(want), initial=0))),
+                                   err_msg=f"{name} vjp of argument {pos}")
+
+
+def test_the_common_rules_have_direct_vjps():
+    for name in ["add", "subtract", "multiply", "divide", "exp", "tanh", "matmul", "sum", "mean", "logit",
+                 "log_softmax", "softmax", "logsumexp", "affine", "relu"]:
+        assert tj.get_rule(name).vjp, name

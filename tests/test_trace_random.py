@@ -2,7 +2,7 @@
 (traced by tensorjac) and, when installed, with jax.numpy.
 
 For each program: ``tj.jacobian`` against ``numerical_jacobian``; the three accumulation orders
-agree; ``grad``, ``vjp`` and ``jvp`` agree with the Jacobian; with JAX, ``tj.jacobian`` equals
+agree; ``grad`` (also cached), ``vjp`` and ``jvp`` agree with the Jacobian; with JAX, ``tj.jacobian`` equals
 ``jax.jacfwd`` on the same program.
 """
 
@@ -124,9 +124,19 @@ def test_random_programs_against_finite_differences_and_each_other(program):
     _, t_out = tj.jvp(f, tuple(inputs), tuple(tangents))
     expected = sum(np.tensordot(blocks["optimal"][k].dense(), t, t.ndim) for k, t in enumerate(tangents))
     np.testing.assert_allclose(t_out, expected, rtol=1e-10, atol=1e-12)
-    grads = tj.grad(lambda *xs: np.sum(f(*xs) * u), argnums=argnums)(*inputs)
+    loss = lambda *xs: np.sum(f(*xs) * u)  # noqa: E731
+    grads = tj.grad(loss, argnums=argnums)(*inputs)
     for g, g2 in zip(grads, pullback(u)):
         np.testing.assert_allclose(g, g2, rtol=1e-10, atol=1e-12)
+    # The cached gradient (a compiled replay, direct cotangent rules) at new points, against tracing anew.
+    cached = tj.grad(loss, argnums=argnums, cache=True)
+    cached(*inputs)
+    for scale in (1.0, 0.9):
+        moved = [x * scale for x in inputs]
+        if not _kink_free(program, moved):
+            continue
+        for g, g2 in zip(cached(*moved), tj.grad(loss, argnums=argnums)(*moved)):
+            np.testing.assert_allclose(g, g2, rtol=1e-10, atol=1e-12)
 
 
 @SETTINGS

@@ -64,6 +64,7 @@ import numpy as np
 from ._examples import away, binary_examples, normal, positive, unary_examples
 from ._registry import define
 from ._structure import elementwise, elementwise_second, zeros
+from ._vjp import binary_vjps, unary_vjp
 
 __all__ = ["unary", "binary", "require", "tie_split"]
 
@@ -81,7 +82,7 @@ def unary(name, fun, deriv, second, examples=None, domain=None, **options):
     if second != "linear":
         second = _unary_second(second)
     return define(name, fun, maker, argnames=("x",), domain=domain, builtin=True, second=second,
-                  examples=examples or unary_examples(), **options)
+                  examples=examples or unary_examples(), vjp={0: unary_vjp(deriv)}, **options)
 
 
 def _unary_second(d2):
@@ -102,7 +103,7 @@ def binary(name, fun, deriv1, deriv2, second, examples=None, domain=None, **opti
     if second != "linear":
         second = {key: _binary_second(key, d2) for key, d2 in second.items()}
     return define(name, fun, maker1, maker2, argnames=("x1", "x2"), domain=domain, builtin=True, second=second,
-                  examples=examples or binary_examples(), **options)
+                  examples=examples or binary_examples(), vjp=binary_vjps(deriv1, deriv2), **options)
 
 
 def _binary_second(key, d2):

@@ -33,6 +33,7 @@ from .._hessian import second_structured
 from .._jacobian import structured
 from ._examples import normal
 from ._registry import define
+from ._vjp import matmul_vjps
 from ._structure import LETTERS, aligned, bilinear_second, linear, normalize_axes, zeros
 
 __all__ = ["matmul_letters", "matmul_jac_0", "matmul_jac_1", "contraction_jac", "diagonal_selector", "tensordot_axes"]
@@ -329,7 +330,7 @@ def _outer_second(ans, a, b):
 
 
 define("matmul", np.matmul, matmul_jac_0, matmul_jac_1, argnames=("x1", "x2"), domain=_matmul_shapes, builtin=True,
-       examples=_matmul_examples, second={(0, 1): _matmul_second})
+       examples=_matmul_examples, second={(0, 1): _matmul_second}, vjp=matmul_vjps())
 define("dot", np.dot, _letters_jac(dot_letters, 0), _letters_jac(dot_letters, 1), argnames=("a", "b"), builtin=True,
        examples=_dot_examples, second={(0, 1): _letters_second(lambda a, b: dot_letters(a.ndim, b.ndim))})
 define("inner", np.inner, _letters_jac(inner_letters, 0), _letters_jac(inner_letters, 1), argnames=("a", "b"),

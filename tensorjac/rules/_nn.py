@@ -28,6 +28,7 @@ from ._registry import define
 from .._hessian import second_structured
 from ._linalg import matmul_letters
 from ._structure import LETTERS, bilinear_second, elementwise, elementwise_second, linear, normalize_axes
+from ._vjp import matmul_vjps, unary_vjp, unbroadcast
 
 __all__ = ["logit", "relu", "softplus", "affine", "softmax", "log_softmax", "logsumexp", "cross_entropy", "traceable"]
 
@@ -102,12 +103,12 @@ def _relu_examples(rng):
 
 
 _rule("logit", logit, lambda ans, x: elementwise(ans, x, ans * (1 - ans)), argnames=("x",),
-      examples=unary_examples(normal, scale=2.5),
+      examples=unary_examples(normal, scale=2.5), vjp={0: unary_vjp(lambda ans, x: ans * (1 - ans))},
       second=lambda ans, x: elementwise_second(ans, x, x, ans * (1 - ans) * (1 - 2 * ans)))
 _rule("relu", relu, lambda ans, x: elementwise(ans, x, (x > 0) + 0.5 * (x == 0)), argnames=("x",),
-      examples=_relu_examples, second="linear")  # piecewise linear: relu'' = 0 away from the kink
+      examples=_relu_examples, second="linear", vjp={0: unary_vjp(lambda ans, x: (x > 0) + 0.5 * (x == 0))})  # piecewise linear: relu'' = 0 away from the kink
 _rule("softplus", softplus, lambda ans, x: elementwise(ans, x, logit.impl(x)), argnames=("x",),
-      examples=unary_examples(normal, scale=3.0),
+      examples=unary_examples(normal, scale=3.0), vjp={0: unary_vjp(lambda ans, x: logit.impl(x))},
       second=lambda ans, x: elementwise_second(ans, x, x, _dlogit(x)))
 
 def _dlogit(x):
@@ -122,6 +123,9 @@ def _dlogit(x):
 def affine(X, W, b):
     """``X @ W + b`` with ``b`` broadcast over the rows of ``X`` (``X`` may be a vector)."""
     return X @ W + b
+
+
+_MATMUL_VJPS = matmul_vjps()
 
 
 def _affine_shapes(X, W, b):
@@ -143,6 +147,8 @@ _rule(
     lambda ans, X, W, b: matmul_jac_1(ans, X, W),
     lambda ans, X, W, b: elementwise(ans, b),
     argnames=("X", "W", "b"), domain=_affine_shapes,
+    vjp={0: lambda g, ans, X, W, b: _MATMUL_VJPS[0](g, ans, X, W), 1: lambda g, ans, X, W, b: _MATMUL_VJPS[1](g, ans, X, W),
+         2: lambda g, ans, X, W, b: unbroadcast(g, b.shape)},
     second={(0, 1): lambda ans, X, W, b: bilinear_second(ans, X, W, *_affine_letters(X, W, ans))},
     examples=lambda rng: [(normal(rng, 4, 3), normal(rng, 3, 2), normal(rng, 2)),
                           (normal(rng, 3), normal(rng, 3, 2), normal(rng, 2)),
@@ -287,11 +293,26 @@ def _axis_examples(rng):
             ((normal(rng, 2, 1, 3),), {"axis": 1}), ((normal(rng, 0, 3),), {})]
 
 
+def _softmax_vjp(g, ans, x, axis=-1):
+    return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+
+
+def _log_softmax_vjp(g, ans, x, axis=-1):
+    return g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)
+
+
+def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
+    if not keepdims:
+        g = np.expand_dims(g, normalize_axes(axis, x.ndim, "logsumexp"))
+    return g * softmax_of(x, axis)
+
+
 _rule("softmax", softmax, softmax_jac, argnames=("x",), static=("axis",), examples=_axis_examples,
-      second=softmax_second)
+      second=softmax_second, vjp={0: _softmax_vjp})
 _rule("log_softmax", log_softmax, log_softmax_jac, argnames=("x",), static=("axis",), examples=_axis_examples,
-      second=log_softmax_second)
+      second=log_softmax_second, vjp={0: _log_softmax_vjp})
 _rule("logsumexp", logsumexp, logsumexp_jac, argnames=("x",), static=("axis", "keepdims"), second=logsumexp_second,
+      vjp={0: _logsumexp_vjp},
       examples=lambda rng: [
     ((normal(rng, 2, 3),), {}), ((normal(rng, 2, 3),), {"axis": 1}), ((normal(rng, 2, 3, 2),), {"axis": (0, 2)}),
     ((normal(rng, 2, 3),), {"axis": 0, "keepdims": True}), ((normal(rng),), {}), ((normal(rng, 2, 0),), {"axis": 0}),

@@ -62,6 +62,7 @@ from .._index_factors import Reshape
 from .._jacobian import structured
 from ._examples import normal
 from ._registry import define
+from ._vjp import reduction_vjp
 from ._structure import LETTERS, linear, normalize_axes
 
 __all__ = ["reduced_letters", "slice_factor", "others_product", "with_kept_axes", "slice_text", "second_letters",
@@ -470,8 +471,10 @@ def _cumsum_examples(rng):
 
 
 _AXIS = ("axis", "keepdims")
-define("sum", np.sum, sum_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_sum_examples)
-define("mean", np.mean, mean_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples)
+define("sum", np.sum, sum_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_sum_examples,
+       vjp={0: reduction_vjp()})
+define("mean", np.mean, mean_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples,
+       vjp={0: reduction_vjp(lambda x, axes: 1 / max(_count(x, axes), 1))})
 define("nansum", np.nansum, nansum_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples)
 define("nanmean", np.nanmean, nanmean_jac, argnames=("x",), static=_AXIS, builtin=True, second="linear", examples=_axis_examples)
 define("prod", np.prod, prod_jac, argnames=("x",), static=_AXIS, builtin=True, second=prod_second,

@@ -59,15 +59,22 @@ class Rule:
             ``ans.shape + arg_i.shape + arg_j.shape``; a missing pair is zero), or None when the
             rule has none (``tensorjac.hessian`` then names the rule).  A variadic rule may give a
             function ``second(i, j) -> maker or None`` instead.
+        vjp: direct cotangent rules of built-in rules, ``{i: vjp}`` with
+            ``vjp(g, ans, *arrays, **options)`` returning ``g`` pulled back through the Jacobian
+            block of argument ``i`` (an array of that argument's shape), without building the
+            block.  A shortcut of the cached gradient replay (``tj.grad(f, cache=True)``); each is
+            tested against its Jacobian maker on the rule's examples.  Empty when there are none
+            (then the block is made and contracted).
     """
 
     def __init__(self, name, fun, makers, argnames, domain=None, examples=None, builtin=False,
-                 functions=(), static=(), bind=None, variadic=False, second=None):
+                 functions=(), static=(), bind=None, variadic=False, second=None, vjp=None):
         self.name, self.fun, self.makers = name, fun, tuple(makers)
         self.argnames, self.domain = tuple(argnames), domain
         self.examples, self.builtin = examples, builtin
         self.functions, self.static, self.variadic = tuple(functions), tuple(static), bool(variadic)
         self._bind = bind
+        self.vjp = _vjp_table(name, vjp, len(self.makers), variadic)
         self.second = second if variadic and callable(second) else _second_table(name, second, len(self.makers))
         self.__doc__ = fun.__doc__
 
@@ -198,6 +205,17 @@ class Rule:
         return f"Rule({self.name!r}, args={list(self.argnames)})"
 
 
+def _vjp_table(name, vjp, n, variadic):
+    """Normalise ``vjp=``: ``{position: vjp}`` (a variadic rule: ``{0: vjp}``, called with ``argnum=i``)."""
+    if vjp is None:
+        return {}
+    if not isinstance(vjp, dict) or not all(isinstance(k, int) and 0 <= k < n and callable(v) for k, v in vjp.items()):
+        raise ValueError(f"rule {name!r}: vjp must map argument positions 0..{n - 1} to callables, got {vjp!r}")
+    if variadic and set(vjp) != {0}:
+        raise ValueError(f"variadic rule {name!r}: vjp is {{0: vjp}}, called with argnum=i")
+    return dict(vjp)
+
+
 def _second_table(name, second, n):
     """Normalise ``second=``: a dict ``{(i, j): maker}``, ``"linear"`` (all zero), a callable (the
     ``(0, 0)`` block of a one-argument rule), or None (no second derivatives declared)."""
@@ -288,7 +306,7 @@ def _add(rule: Rule, hidden: bool = False) -> Rule:
 
 
 def define(name, fun, *makers, argnames=None, domain=None, examples=None, builtin=False, functions=(),
-           static=(), bind=None, variadic=False, second=None, hidden=False) -> Rule:
+           static=(), bind=None, variadic=False, second=None, hidden=False, vjp=None) -> Rule:
     """Build and register a :class:`Rule` (see :func:`register_rule`); a ``hidden`` rule is found by
     its functions only (not by name, not in :func:`rule_names`): the rules that ``tj.implicit`` makes."""
     if not callable(fun):
@@ -302,8 +320,8 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         if len(makers) != 1:
             raise ValueError(f"variadic rule {name!r} takes exactly one maker (called with argnum=i)")
         argnames = tuple(argnames or ("xs",))
-        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True, second),
-                    hidden)
+        return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True, second,
+                         vjp), hidden)
     if argnames is None:
         params = list(inspect.signature(fun).parameters)
         if len(params) < len(makers):
@@ -311,8 +329,8 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
         argnames = params[: len(makers)]
     if len(argnames) != len(makers):
         raise ValueError(f"rule {name!r}: {len(argnames)} argnames for {len(makers)} makers")
-    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, False, second),
-                hidden)
+    return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, False, second,
+                     vjp), hidden)
 
 
 def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=None, functions=(), static=(),

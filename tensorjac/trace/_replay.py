@@ -53,7 +53,7 @@ def signature_key(args, kwargs, positions):
     parts = []
     for k, a in enumerate(args):
         if k in positions:
-            arr = np.asarray(a)
+            arr = a if type(a) is np.ndarray else np.asarray(a)
             parts.append(("diff", arr.shape, arr.dtype.str))
         elif isinstance(a, (np.ndarray, np.generic)):
             parts.append(_key_of(a))  # traced as a constant: replayed with its new values
@@ -88,6 +88,7 @@ class Replay:
         self.value_id = call.value_var.id if getattr(call, "value_var", None) is not None else None
         self.static_value = call.value if self.value_id is None and call.output is None else None
         self.memo: dict = {}  # the accumulation order chosen for this program
+        self.gradient = None  # a compiled GradientProgram (tensorjac.trace._compiled), set by grad
 
     def run(self, args):
         """``(trace, output var, value, graph)`` recomputed for new arguments (raises :class:`Stale`)."""

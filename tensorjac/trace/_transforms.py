@@ -20,6 +20,7 @@ from .._jacobian import Jacobian, protect
 from .._validation import as_finite_float_array
 from ..blocks import Blocks
 from ._accumulate import ORDER_CHOICES, Graph, accumulate, pullback, pushforward
+from ._compiled import compile_gradient
 from ._replay import Replay, Stale, signature_key
 from ._tracer import Trace, Traced, TracingError, make_input
 
@@ -145,8 +146,9 @@ class ReplayedCall(TracedCall):
 _CACHE_SIZE = 64
 
 
-def _make_call(f, args, kwargs, positions, what, cache):
-    """A traced call of ``f``, or with ``cache`` (a dict) a replay of the one recorded for this signature."""
+def _make_call(f, args, kwargs, positions, what, cache, gradient=False):
+    """A traced call of ``f``, or with ``cache`` (a dict) a replay of the one recorded for this signature
+    (``gradient``: also compile the record into a :class:`GradientProgram` for ``grad``)."""
     if cache is None:
         return TracedCall(f, args, kwargs, positions, what)
     key = signature_key(args, kwargs, positions)
@@ -162,6 +164,8 @@ def _make_call(f, args, kwargs, positions, what, cache):
     if len(cache) >= _CACHE_SIZE:
         cache.pop(next(iter(cache)))
     cache[key] = Replay(call)
+    if gradient:
+        cache[key].gradient = compile_gradient(call)
     call.memo = cache[key].memo
     return call
 
@@ -278,7 +282,15 @@ def value_and_grad(f, argnums=0, *, cache: bool = False):
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         positions, single = _check_argnums(argnums, len(args), "grad")
-        call = _make_call(f, args, kwargs, positions, "grad", replays)
+        if replays:
+            replay = replays.get(signature_key(args, kwargs, positions))
+            if replay is not None and replay.gradient is not None:
+                try:
+                    value, grads = replay.gradient.run(args)
+                    return value, grads[0] if single else tuple(grads)
+                except Stale:  # another shape, or a gradient that is not finite: the general path
+                    pass
+        call = _make_call(f, args, kwargs, positions, "grad", replays, gradient=True)
         _scalar_output(call, "grad")
         if call.output is None:
             grads = [np.zeros(v.shape, dtype=np.result_type(v.dtype, call.value.dtype)) for v in call.inputs]
