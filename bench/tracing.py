@@ -34,6 +34,25 @@ def network_loss(W, b, V, c, X, Y):
     return -np.sum(Y * tj.log_softmax(Z))
 
 
+def _cache_rows(workload, reference, times, target, peers, notes, ok=True):
+    """Two rows from one set of interleaved timings: tensorjac traced at every call, and with
+    ``cache=True`` (traced once per signature, replayed), each against the same reference."""
+    rows = []
+    for key, how in (("tensorjac", "traced at every call"), ("tensorjac cache", "traced once per signature, then replayed")):
+        ratio = times[key] / times["ref"]
+        rows.append(Row(
+            f"{workload}{'' if key == 'tensorjac' else ', cache=True'}",
+            reference,
+            times["ref"],
+            ratio,
+            f"<= {target}x",
+            ratio <= target and ok,
+            peers=peers if key == "tensorjac" else {},
+            notes=[f"{how}; {notes}"],
+        ))
+    return rows
+
+
 def _traced_network(peers, repeats, sizes, target):
     from network_gradient import make_problem, numpy_backprop_gradient
 
@@ -41,28 +60,23 @@ def _traced_network(peers, repeats, sizes, target):
     X, Y, W, b, V, c = problem
     ref = numpy_backprop_gradient(*problem)
     grad = tj.grad(network_loss, argnums=(0, 1, 2, 3))
-    got = dict(zip("WbVc", grad(W, b, V, c, X, Y)))
-    for name in ref:
-        _check(f"traced network gradient {name}", got[name], ref[name], rtol=1e-9, atol=1e-12)
-    contenders = {"numpy": lambda: numpy_backprop_gradient(*problem), "tensorjac": lambda: grad(W, b, V, c, X, Y)}
+    cached = tj.grad(network_loss, argnums=(0, 1, 2, 3), cache=True)
+    for how, g in (("", grad), (" cache=True", cached)):
+        for _ in range(2):  # the second call of the cached one replays
+            got = dict(zip("WbVc", g(W, b, V, c, X, Y)))
+            for name in ref:
+                _check(f"traced network gradient{how} {name}", got[name], ref[name], rtol=1e-9, atol=1e-12)
+    contenders = {"ref": lambda: numpy_backprop_gradient(*problem), "tensorjac": lambda: grad(W, b, V, c, X, Y),
+                  "tensorjac cache": lambda: cached(W, b, V, c, X, Y)}
     what = {}
     for col, desc, fn, first in _network_loss_peers(peers, *problem):
         _check(f"traced network gradient W ({desc})", np.asarray(first()), ref["W"], rtol=1e-8, atol=1e-10)
         contenders[col] = fn
         what[col] = (desc, col)
     times, rounds = interleaved_medians(contenders, repeats)
-    ratio = times["tensorjac"] / times["numpy"]
     label = ", ".join(f"{k}={v}" for k, v in sizes.items())
-    return [Row(
-        f"tj.grad of the plain-numpy network loss ({label})",
-        "hand-written numpy backprop",
-        times["numpy"],
-        ratio,
-        f"<= {target}x",
-        ratio <= target,
-        peers=_ratios(times, "numpy", what),
-        notes=[f"median of {rounds} interleaved rounds; the function is traced at every call"],
-    )]
+    return _cache_rows(f"tj.grad of the plain-numpy network loss ({label})", "hand-written numpy backprop",
+                       times, target, _ratios(times, "ref", what), f"median of {rounds} interleaved rounds")
 
 
 def traced_network(peers, repeats):
@@ -88,9 +102,12 @@ def traced_tanh_net(peers, repeats):
         def f(x, W1=W1, W2=W2):
             return np.tanh(W2 @ np.tanh(W1 @ x))
 
-        jac = tj.jacobian(f)
-        _check(f"traced tanh network n={n}", jac(x).dense(), hand(), rtol=1e-10, atol=1e-13)
-        contenders = {"hand": hand, "tensorjac": lambda jac=jac, x=x: jac(x).dense()}
+        jac, cached = tj.jacobian(f), tj.jacobian(f, cache=True)
+        for how, j in (("", jac), (" cache=True", cached)):
+            for _ in range(2):
+                _check(f"traced tanh network n={n}{how}", j(x).dense(), hand(), rtol=1e-10, atol=1e-13)
+        contenders = {"ref": hand, "tensorjac": lambda jac=jac, x=x: jac(x).dense(),
+                      "tensorjac cache": lambda cached=cached, x=x: cached(x).dense()}
         what = {}
         if peers.jax is not None:
             jax, jnp = peers.jax, peers.jax.numpy
@@ -113,17 +130,9 @@ def traced_tanh_net(peers, repeats):
             what["autograd"] = ("autograd.jacobian", "autograd")
         note, ok = _optimal_note(f, x)
         times, rounds = interleaved_medians(contenders, repeats)
-        ratio = times["tensorjac"] / times["hand"]
-        rows.append(Row(
-            f"tj.jacobian of x -> tanh(W2 tanh(W1 x)), n = {n}",
-            "explicit formula (d2*W2) @ (d1*W1)",
-            times["hand"],
-            ratio,
-            f"<= {target}x",
-            ratio <= target and ok,
-            peers=_ratios(times, "hand", what),
-            notes=[f"median of {rounds} interleaved rounds; traced at every call, then dense(); {note}"],
-        ))
+        rows += _cache_rows(f"tj.jacobian of x -> tanh(W2 tanh(W1 x)), n = {n}", "explicit formula (d2*W2) @ (d1*W1)",
+                            times, target, _ratios(times, "ref", what),
+                            f"median of {rounds} interleaved rounds, then dense(); {note}", ok)
     return rows
 
 
@@ -140,18 +149,14 @@ def traced_elementwise(peers, repeats, n=10_000):
     J = jac(x)
     _check("traced elementwise (diagonal)", J.jvp(np.ones(n)), hand(), rtol=1e-12)
     assert J.nbytes <= 3 * n * 8, f"the traced chain did not stay diagonal: {J!r}"
-    times, rounds = interleaved_medians({"hand": hand, "tensorjac": lambda: jac(x)}, repeats)
-    ratio = times["tensorjac"] / times["hand"]
-    return [Row(
-        f"tj.jacobian of tanh(sin(exp(x))), n = {n}",
-        "hand-written diagonal",
-        times["hand"],
-        ratio,
-        "<= 3x",
-        ratio <= 3,
-        notes=[f"median of {rounds} interleaved rounds; traced at every call; result kept diagonal "
-               f"({J.nbytes:,} bytes stored vs {n * n * 8:,} dense)"],
-    )]
+    cached = tj.jacobian(lambda x: np.tanh(np.sin(np.exp(x))), cache=True)
+    for _ in range(2):
+        _check("traced elementwise, cache=True", cached(x).jvp(np.ones(n)), hand(), rtol=1e-12)
+    times, rounds = interleaved_medians({"ref": hand, "tensorjac": lambda: jac(x), "tensorjac cache": lambda: cached(x)},
+                                        repeats)
+    return _cache_rows(f"tj.jacobian of tanh(sin(exp(x))), n = {n}", "hand-written diagonal", times, 3, {},
+                       f"median of {rounds} interleaved rounds; result kept diagonal "
+                       f"({J.nbytes:,} bytes stored vs {n * n * 8:,} dense)")
 
 
 WORKLOADS = {
