@@ -255,7 +255,8 @@ def _ticks(shape, blocks, max_ticks, prefix=""):
     total = math.prod(counts)
     if total <= max_ticks:
         cells = np.ndindex(*counts) if counts else [()]
-        return list(range(total)), [prefix + _index_label(np.multiply(c, blocks)) for c in cells]
+        return list(range(total)), [(prefix + _index_label(np.multiply(c, blocks))) if shape or not prefix else prefix
+                                    for c in cells]
     if not shape:
         return [], []
     step = max(1, math.ceil(counts[0] / max(1, min(max_ticks, 10))))
