@@ -46,7 +46,6 @@ autodoc_default_options = {"members": True, "undoc-members": False, "show-inheri
 html_theme = "furo"
 html_title = f"tensorjac {release}"
 html_static_path = ["_static"]
-pygments_style = "sphinx"
 
 
 def _figures(app):

@@ -166,6 +166,19 @@ def benchmark_chart(outdir: str) -> str:
     return target
 
 
+def results_page(outdir: str) -> str:
+    """``bench/results.md`` for the benchmarks page: ``*`` escaped (``(d2*W2) @ (d1*W1)`` is a formula,
+    not emphasis), the title dropped (the page has its own)."""
+    with open(os.path.join(ROOT, "bench", "results.md"), encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    target = os.path.join(outdir, "results.md")
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(line.replace("*", "\\*") for line in lines) + "\n")
+    return target
+
+
 def build_all(outdir: str) -> list[str]:
     """Write every figure into ``outdir``; return the paths."""
     os.makedirs(outdir, exist_ok=True)
@@ -178,6 +191,7 @@ def build_all(outdir: str) -> list[str]:
         written.append(path)
     written.append(loss_curve(os.path.join(outdir, "loss_curve.png")))
     written.append(benchmark_chart(outdir))
+    written.append(results_page(outdir))
     return written
 
 
