@@ -302,9 +302,9 @@ def _image(ax, M, kind, cmap, title):
 def _tile_lines(ax, which, shape, blocks):
     """Faint lines between the slices of the leading axis of a pattern's side (its tiles)."""
     counts = _counts(shape, blocks)
-    if len(counts) < 2 or not 1 < counts[0] <= 64:
-        return
     inner = math.prod(counts[1:])
+    if len(counts) < 2 or not 1 < counts[0] <= 64 or inner < 8:  # no tiles, or too thin to show
+        return
     for k in range(1, counts[0]):
         line = (ax.axvline if which == "x" else ax.axhline)(k * inner - 0.5, color="#9ab", linewidth=0.4)
         line.set_gid("tile")
