@@ -196,6 +196,29 @@ class Hessian:
         return (f"Hessian(out_shape={self.out_shape}, in_shapes={self.in_shapes}, dtype={self.dtype}, "
                 f"structure={' + '.join(parts) or '0'!r}, stored_bytes={self.nbytes})")
 
+    def plot(self, ax=None, **options):
+        """Draw the Hessian with matplotlib (the ``plot`` extra); return the ``Axes``.
+
+        A vector output gives one matrix per output entry, stacked.
+        A heat map of the matrix view (diverging colour map centred at 0, multi-index ticks
+        for small shapes), or, when it has more than ``max_cells`` (default 256) rows or columns
+        or a dense form over the dense budget, its structure pattern computed from the factors
+        without materialising it.  Options: ``kind`` (``"auto"``, ``"values"``, ``"pattern"``),
+        ``max_cells``, ``max_ticks``, ``cmap``, ``title`` (:mod:`tensorjac._plot`).
+
+        >>> import numpy as np, tensorjac as tj
+        >>> ax = tj.hessian(lambda x: np.sum(x ** 3))(np.array([1.0, -1.0])).plot()
+        >>> print(ax.images[0].get_array())
+        [[ 6.  0.]
+         [-0. -6.]]
+        """
+        from ._plot import plot_hessian
+        return plot_hessian(self, ax, **options)
+
+    def _repr_html_(self) -> str:
+        from ._display import hessian_html
+        return hessian_html(self)
+
 
 def _astype(terms, dtype) -> list:
     return [

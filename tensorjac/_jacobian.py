@@ -344,6 +344,27 @@ class Jacobian:
             f"structure={structure!r}, stored_bytes={self.nbytes})"
         )
 
+    def plot(self, ax=None, **options):
+        """Draw the Jacobian with matplotlib (the ``plot`` extra); return the ``Axes``.
+
+        A heat map of the matrix view (diverging colour map centred at 0, multi-index ticks
+        for small shapes), or, when it has more than ``max_cells`` (default 256) rows or columns
+        or a dense form over the dense budget, its structure pattern computed from the factors
+        without materialising it.  Options: ``kind`` (``"auto"``, ``"values"``, ``"pattern"``),
+        ``max_cells``, ``max_ticks``, ``cmap``, ``title`` (:mod:`tensorjac._plot`).
+
+        >>> import numpy as np, tensorjac as tj
+        >>> ax = tj.Jacobian.diagonal(np.array([1.0, -2.0, 3.0])).plot()
+        >>> [t.get_text() for t in ax.get_xticklabels()]
+        ['[0]', '[1]', '[2]']
+        """
+        from ._plot import plot_jacobian
+        return plot_jacobian(self, ax, **options)
+
+    def _repr_html_(self) -> str:
+        from ._display import jacobian_html
+        return jacobian_html(self)
+
 
 # ---- Internal constructors (for rules and chains) ---------------------------------------------
 

@@ -113,6 +113,28 @@ class Blocks(Mapping):
         inner = ", ".join(f"{name}: in_shape={J.in_shape}" for name, J in self._blocks.items())
         return f"Blocks(out_shape={self.out_shape}, {{{inner}}})"
 
+    def plot(self, ax=None, **options):
+        """Draw the blocks side by side with matplotlib (the ``plot`` extra); return the ``Axes``.
+
+        Block boundaries are lines labelled with the argument names.
+        A heat map of the matrix view (diverging colour map centred at 0, multi-index ticks
+        for small shapes), or, when it has more than ``max_cells`` (default 256) rows or columns
+        or a dense form over the dense budget, its structure pattern computed from the factors
+        without materialising it.  Options: ``kind`` (``"auto"``, ``"values"``, ``"pattern"``),
+        ``max_cells``, ``max_ticks``, ``cmap``, ``title`` (:mod:`tensorjac._plot`).
+
+        >>> import numpy as np, tensorjac as tj
+        >>> D = tj.get_rule("multiply").jacobian(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+        >>> [t.get_text() for t in D.plot().texts]     # the block names above the boundaries
+        ['x1', 'x2']
+        """
+        from ._plot import plot_blocks
+        return plot_blocks(self, ax, **options)
+
+    def _repr_html_(self) -> str:
+        from ._display import blocks_html
+        return blocks_html(self)
+
 
 def compose(outer: Blocks, inner: Mapping[str, Blocks]) -> Blocks:
     """The block chain rule: blocks of ``h(..., f(...), ...)`` from the blocks of ``h`` and ``f``.

@@ -249,6 +249,10 @@ class Program:
                 ) from exc
         return source
 
+    def _repr_html_(self) -> str:
+        from .._display import program_html
+        return program_html(self)
+
 
 def _escape(text: str) -> str:
     """Escape a record label's text (its fields are separated by " | ")."""

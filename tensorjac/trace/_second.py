@@ -90,6 +90,28 @@ class HessianBlocks:
     def __repr__(self):
         return f"HessianBlocks(out_shape={self.out_shape}, arguments={list(self.names)})"
 
+    def plot(self, ax=None, **options):
+        """Draw the symmetric Hessian of a scalar output with matplotlib (the ``plot`` extra); return the ``Axes``.
+
+        Block boundaries are lines labelled with the argument names.
+        A heat map of the matrix view (diverging colour map centred at 0, multi-index ticks
+        for small shapes), or, when it has more than ``max_cells`` (default 256) rows or columns
+        or a dense form over the dense budget, its structure pattern computed from the factors
+        without materialising it.  Options: ``kind`` (``"auto"``, ``"values"``, ``"pattern"``),
+        ``max_cells``, ``max_ticks``, ``cmap``, ``title`` (:mod:`tensorjac._plot`).
+
+        >>> import numpy as np, tensorjac as tj
+        >>> H = tj.hessian(lambda x, y: np.sum(x * y), argnums=(0, 1))(np.ones(2), np.ones(2))
+        >>> sorted({t.get_text() for t in H.plot().texts})
+        ['x', 'y']
+        """
+        from .._plot import plot_hessian_blocks
+        return plot_hessian_blocks(self, ax, **options)
+
+    def _repr_html_(self) -> str:
+        from .._display import hessian_blocks_html
+        return hessian_blocks_html(self)
+
 
 # ---- second-order propagation --------------------------------------------------------------
 
