@@ -57,12 +57,12 @@ from . import _budget
 from ._hessian import second_structured
 from ._validation import select_args
 from .numerical import (
-    DEFAULT_STEP, MAX_DIFFERENCES, NONFINITE_RETRIES, QUIET, RATIO, RATIO_RANGE, WINDOW, FiniteDifferenceError,
+    MAX_DIFFERENCES, NONFINITE_RETRIES, QUIET, RATIO, RATIO_RANGE, WINDOW, FiniteDifferenceError,
     _as_point, _note, arg_names, check_names, check_step, real_output,
 )
 from .trace._second import HessianBlocks
 
-__all__ = ["numerical_hessian", "NumericalHessian", "HESSIAN_STEP", "hessian_pairs"]
+__all__ = ["numerical_hessian", "NumericalHessian", "HESSIAN_STEP", "hessian_pairs", "output_eps", "default_step"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _ETA = float(np.finfo(np.float64).smallest_subnormal)
@@ -73,7 +73,6 @@ _ETA = float(np.finfo(np.float64).smallest_subnormal)
 #: The window slides down from there while truncation dominates.  (For an ``f`` returning
 #: float32: float32's ``eps**(1/6) * RATIO**2`` ~ 0.52.)
 HESSIAN_STEP = float(_EPS ** (1 / 6) * RATIO**2)
-_ = DEFAULT_STEP  # numerical_jacobian's first-order counterpart (eps**(1/5)), for comparison
 
 
 class NumericalHessian(HessianBlocks):
@@ -457,6 +456,16 @@ def _check_budget(point, positions, names, out_shape, budget) -> None:
         )
 
 
+def output_eps(y: np.ndarray) -> float:
+    """The rounding unit of ``f``'s values: float64's, or that of a coarser float ``f`` returns."""
+    return max(_EPS, float(np.finfo(y.dtype).eps)) if y.dtype.kind == "f" else _EPS
+
+
+def default_step(eps: float) -> float:
+    """The relative base step for an ``f`` rounding to ``eps``: :data:`HESSIAN_STEP` for float64."""
+    return HESSIAN_STEP if eps == _EPS else float(eps ** (1 / 6) * RATIO**2)
+
+
 def _letters(n: int, start: int = 0) -> str:
     return "".join("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[start:start + n])
 
@@ -536,14 +545,14 @@ def numerical_hessian(f, *args, argnums=None, step: float | None = None, names=N
         _note(exc, "(raised by f at the point given to numerical_hessian)")
         raise
     y = real_output(y, "at the point")
-    eps = max(_EPS, float(np.finfo(y.dtype).eps)) if y.dtype.kind == "f" else _EPS  # of f's own rounding
+    eps = output_eps(y)
     value = np.array(y, dtype=np.float64)
     if not np.all(np.isfinite(value)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0]) if value.ndim else ()
         raise ValueError(f"f(*args) is not finite at the point (first at output index {bad}); "
                          "second derivatives are only defined where f is finite")
     if base is None:
-        base = HESSIAN_STEP if eps == _EPS else float(eps ** (1 / 6) * RATIO**2)
+        base = default_step(eps)
     _check_budget(point, positions, names, value.shape, budget)
 
     order = positions
