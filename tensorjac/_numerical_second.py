@@ -36,7 +36,7 @@ a small ``|x_i|`` (``log`` at ``1e-12``).  A sequence that never becomes regular
 differences are noise (a noisy ``f``) gives its best value with the spread of its
 extrapolations as error; a second difference growing like ``1/s`` or ``1/s**2`` (a kink or a
 jump of ``f``), or steps that reach the resolution of ``x`` without converging, raise
-:class:`~tensorjac.FiniteDifferenceError` naming the entry.
+:class:`~tensorjac.numerical.FiniteDifferenceError` naming the entry.
 
 **Symmetry.**  Each unordered pair ``{i, j}`` is computed once, by a formula symmetric in the
 two entries, and written at ``(i, j)`` and ``(j, i)``: a diagonal block ``H[x, x]`` is exactly
@@ -237,6 +237,12 @@ class _Second:
         for power, what in ((2, "jump"), (1, "kink")):
             if np.any((np.abs(Ds[3]) > QUIET * nus[3]) & np.all(np.abs(growth - RATIO**power) < 0.1 * RATIO**power, axis=0)):
                 self.growth = what
+        # A rejected window is a fallback (a noisy f) only where it says something: its error below half
+        # its value, or its differences mere noise.  (sin at 1e12 with steps of 1e10: D ~ 1e-20 +- 1e-20,
+        # a tiny error that is no estimate of -sin(x); the steps must go on down to sin's scale.)
+        quiet = np.all([np.abs(Ds[m] - Ds[m + 1]) <= QUIET * (nus[m] + nus[m + 1]) for m in range(3)], axis=0)
+        if not np.all((error < 0.5 * np.abs(rb)) | quiet):
+            return
         self.low = rb if self.low is None else np.minimum(self.low, rb)
         self.high = rb if self.high is None else np.maximum(self.high, rb)
         if self.guess is None or worst < float(np.max(self.guess[1], initial=0.0)):
@@ -313,6 +319,8 @@ NOISE_OFFSETS = (1e-8, 1.7e-8, 2.9e-8)
 #: that much noisier than ``eps |f|`` (``log(u)`` at ``u = 1 + 1e-4``), a jump of ``f`` at ``x``
 #: (whose fourth differences do not shrink with ``d`` either) is not taken for noise.
 NOISE_CAP = 1e4
+#: Rounds of measurement, each at a hundredfold smaller offset than the one before.
+NOISE_ROUNDS = 6
 
 
 def _measured_noise(evaluate, coord, orig: float, f0: np.ndarray) -> np.ndarray:
@@ -325,13 +333,13 @@ def _measured_noise(evaluate, coord, orig: float, f0: np.ndarray) -> np.ndarray:
     ``eps |log|``).  Each is a sum of roundings with weights of total 16; the largest of three,
     divided by 8, is the noise level used (about 1.4 times the standard deviation of one
     rounding), at most :data:`NOISE_CAP` times ``eps |f|``.  Where the three grow like ``d**4``
-    (``sin`` at ``1e7``: ``d = 0.1``), the offsets shrink a hundredfold and the noise is
-    measured again.
+    or exceed that cap (``sin`` at ``1e7``: ``d = 0.1``), the offsets shrink a hundredfold and the
+    noise is measured again, down to 64 ulps of ``x``.
     """
     scale = max(abs(orig), 1.0)
     floor = 64 * float(np.spacing(scale))
     size = np.abs(f0)
-    for _ in range(4):
+    for _ in range(NOISE_ROUNDS):
         samples = []
         for m in NOISE_OFFSETS:
             d = (orig + m * scale) - orig
@@ -339,12 +347,13 @@ def _measured_noise(evaluate, coord, orig: float, f0: np.ndarray) -> np.ndarray:
             fourth = np.abs(rows[0] - 4 * rows[1] + 6 * f0 - 4 * rows[2] + rows[3])
             size = np.maximum(size, np.max(np.where(np.isfinite(rows), np.abs(rows), 0.0), axis=0))
             samples.append(np.where(np.isfinite(fourth), fourth, 0.0))
-        grows = np.any(samples[2] > 20 * samples[0])
-        if not grows or NOISE_OFFSETS[0] * scale / 100 < floor:
+        cap = NOISE_CAP * _EPS * size
+        suspect = np.any(samples[2] > 20 * samples[0]) or np.any(np.maximum.reduce(samples) / 8 > cap)
+        if not suspect or NOISE_OFFSETS[0] * scale / 100 < floor:
             break
         scale /= 100
     # At most NOISE_CAP times eps |f|: a jump or a kink of f within 2d of x is not noise.
-    return np.minimum(np.maximum.reduce(samples) / 8, NOISE_CAP * _EPS * np.maximum(size, np.abs(f0)))
+    return np.minimum(np.maximum.reduce(samples) / 8, cap)
 
 
 def _drive(evaluate, sequences: dict) -> None:
@@ -507,7 +516,7 @@ def numerical_hessian(f, *args, argnums=None, step: float | None = None, names=N
     Raises:
         ValueError: ``f`` not callable, no arguments, a bad ``step``, ``names``, ``argnums`` or
             ``budget``; non-finite arguments; ``f`` not finite at the point; ``f``'s output shape
-            changing between probes; :class:`~tensorjac.FiniteDifferenceError` (a
+            changing between probes; :class:`~tensorjac.numerical.FiniteDifferenceError` (a
             ``ValueError``) naming the entry where ``f`` is not finite nearby even with small
             steps, jumps or has a kink, or its differences do not converge.
         TypeError: an argument that is not real numbers; ``f`` returning ``None``, complex

@@ -91,6 +91,17 @@ def test_estimate_bounds_the_error_of_known_diagonal_hessians(f, d2, x):
     assert np.all(H.errors["x", "x"] <= 1e-6 * size)
 
 
+def test_sin_at_very_large_arguments_is_bounded_or_refused():
+    """The steps go down to sin's scale (a step of 1e10 at 1e12 sees D ~ 1e-20 +- 1e-20: no estimate)."""
+    x = np.array([1e9, 1e12])
+    H = tj.numerical_hessian(lambda x: np.sum(np.sin(x)), x)
+    assert_bounded(H["x", "x"].dense(), H.errors["x", "x"], np.diag(-np.sin(x)), "sin at 1e9, 1e12")
+    assert np.all(np.diag(H.errors["x", "x"]) < 1e-5)
+    with pytest.raises(tj.numerical.FiniteDifferenceError, match=r"x\[\] = 1e\+15 .*do not converge down to the "
+                                                                 r"relative step .*resolution of the arguments"):
+        tj.numerical_hessian(np.sin, np.array(1e15))
+
+
 def test_vector_output_and_mixed_blocks_of_a_product(rng):
     """f(x, y) = x[:, None] * y**2 (broadcast to (3, 4)): d²f[a,b]/dx_i dy_j = 2 y_b δai δbj."""
     x, y = rng.normal(size=3), rng.normal(size=4)

@@ -33,6 +33,8 @@ def _as_block(s, p, q, item, label):
     """A block the rule gave (for the pair (p, q)) as a float64 array (n_out, n_p, n_q), or a problem string."""
     x, y = s.names[p], s.names[q]
     expected = s.out_shape + s.arrays[p].shape + s.arrays[q].shape
+    if item is None:
+        return f"the Hessian rule returned None for the block {label}"
     try:
         arr = item.dense() if isinstance(item, Hessian) else np.asarray(item)
     except (MemoryError, ValueError, TypeError) as exc:
