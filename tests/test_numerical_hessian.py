@@ -209,6 +209,14 @@ def test_a_float32_output_gets_float32_steps_and_errors():
     assert H.steps["x", "x"][0, 0] > 10 * HESSIAN_STEP
 
 
+def test_an_f_computing_in_float32_behind_a_float64_result_gets_an_honest_estimate():
+    """float32 steps in f's values (D would read 0 +- 1e-10 once the steps are small): float32 rounding assumed."""
+    x = np.array([0.3, -1.2, 2.0])
+    H = tj.numerical_hessian(lambda x: np.float64(np.sum(np.exp(x.astype(np.float32)))), x)
+    assert_bounded(H["x", "x"].dense(), H.errors["x", "x"], np.diag(np.exp(x)), "float32 inside")
+    assert np.all(np.diag(H.errors["x", "x"]) > 1e-4)
+
+
 def test_argnums_names_and_the_callers_arguments():
     x, y = np.array([1.0, 2.0]), np.array(3.0)
     keep = (x.copy(), y.copy())
