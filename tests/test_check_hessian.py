@@ -371,6 +371,16 @@ def test_bad_arguments_raise_clear_errors():
         check_hvp(cube, lambda t, x: t, x, check_dtype=None)
 
 
+def test_the_reference_refuses_above_the_dense_budget():
+    x = np.ones(40)
+    old = tj.set_dense_budget(20_000)  # the (40, 40) block and its errors need 38,400 bytes
+    try:
+        with pytest.raises(MemoryError, match="numerical_hessian would build dense float64 blocks"):
+            check_hessian(lambda x: np.sum(x ** 3), lambda x: np.diag(6 * x), x, reference="numerical")
+    finally:
+        tj.set_dense_budget(old)
+
+
 def test_kwargs_and_argnums_reach_f_and_the_rule():
     x, y = np.array([1.0, 2.0]), np.array([3.0, -1.0])
     f = lambda x, y, power=2: np.sum(x * y ** power)  # noqa: E731

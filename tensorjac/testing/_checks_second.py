@@ -119,6 +119,9 @@ def check_hessian(f, hess, *args, argnums=None, reference="auto", kwargs=None, n
             the reference cannot resolve any nonzero value of the rule.
         TypeError: arguments that are not real arrays; ``f`` returning ``None``, complex or
             non-numeric values.
+        MemoryError: the reference's blocks would exceed the dense budget.
+        (With ``reference="hessian"``, what ``tj.hessian`` raises when it cannot differentiate
+        ``f``: ``tensorjac.TracingError``, ``tensorjac.NoRuleError``.)
 
     >>> import numpy as np
     >>> from tensorjac.testing import check_hessian
