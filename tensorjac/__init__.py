@@ -44,6 +44,7 @@ from .trace import (
     value_grad_and_hessian,
     vjp,
 )
+from ._numerical_second import NumericalHessian, numerical_hessian
 
 __version__ = "0.1.0"
 
@@ -96,6 +97,8 @@ __all__ = [
     "Rule",
     "numerical_jacobian",
     "NumericalBlocks",
+    "numerical_hessian",
+    "NumericalHessian",
     "set_dense_budget",
     "get_dense_budget",
     "chain_cost",

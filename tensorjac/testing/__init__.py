@@ -112,6 +112,7 @@ See ``examples/vjp_rules.py`` (note 002's rules) for a complete module.
 
 from ._cases import ModuleLoadError, RuleCase, builtin_cases, format_table, module_cases, rule_examples, run_cases
 from ._checks import check_jacobian, check_jvp, check_vjp
+from ._checks_second import check_hessian, check_hvp
 from ._cli import main
 from ._compare import FLOOR_FACTOR, FORMULA_SIGMAS, REFERENCE_SAFETY, RETRY_FACTORS, ROUNDING_FACTOR
 from ._report import ArgumentReport, CheckReport
@@ -121,6 +122,8 @@ __all__ = [
     "check_jacobian",
     "check_vjp",
     "check_jvp",
+    "check_hessian",
+    "check_hvp",
     "CheckReport",
     "ArgumentReport",
     "RuleCase",
