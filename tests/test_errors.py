@@ -1,0 +1,204 @@
+"""Regression tests of issue 11 (hardening): every case of the issue and every unclear error the fuzz
+test (tests/test_fuzz.py) found, each with the right result or a clear error.
+
+A clear error (``_fuzz_support.check_clear``) is of a documented type, raised by tensorjac (never
+from inside numpy or opt_einsum), and its message names the argument, shape, axis or value at
+fault; :func:`clear` checks that and the words the message must contain.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import tensorjac as tj
+import tensorjac.testing as tjt
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _fuzz_support import check_clear  # noqa: E402
+
+G = tj.get_rule
+
+
+def clear(exc_type, call, *fragments):
+    """Run ``call``; it must raise a clear ``exc_type`` whose message contains every fragment."""
+    with pytest.raises(exc_type) as info:
+        call()
+    check_clear("test", info.value)
+    for fragment in fragments:
+        assert fragment in str(info.value), f"{fragment!r} not in {str(info.value)!r}"
+    return info.value
+
+
+def shapes_of(blocks):
+    return {name: J.shape for name, J in blocks.items()}
+
+
+# ---- Size-0 axes (JAX returns the empty Jacobians) -------------------------------------------------
+
+
+def test_size0_rule_jacobians():
+    assert shapes_of(G("sum").jacobian(np.ones((0, 3)))) == {"x": (0, 3)}
+    assert shapes_of(G("sum").jacobian(np.ones((0, 3)), axis=0)) == {"x": (3, 0, 3)}
+    np.testing.assert_array_equal(G("sum").jacobian(np.ones((0, 3)), axis=0)["x"].dense(), np.zeros((3, 0, 3)))
+    assert shapes_of(G("sum").jacobian(np.ones((2, 0)), axis=1, keepdims=True)) == {"x": (2, 1, 2, 0)}
+    assert shapes_of(G("matmul").jacobian(np.ones((2, 0)), np.ones((0, 3)))) == {"x1": (2, 3, 2, 0), "x2": (2, 3, 0, 3)}
+    assert shapes_of(G("matmul").jacobian(np.ones(0), np.ones(0))) == {"x1": (0,), "x2": (0,)}
+    assert shapes_of(G("multiply").jacobian(np.ones((1, 1)), np.ones((0, 1)))) == {"x1": (0, 1, 1, 1),
+                                                                                  "x2": (0, 1, 0, 1)}
+    assert shapes_of(G("add").jacobian(np.ones(1), np.ones(0))) == {"x1": (0, 1), "x2": (0, 0)}
+    J = G("softmax").jacobian(np.ones((2, 0)))["x"]
+    assert J.shape == (2, 0, 2, 0) and J.dense().shape == (2, 0, 2, 0)
+
+
+def test_size0_chains():
+    A, B = tj.Jacobian(np.ones((2, 0)), 1), tj.Jacobian(np.ones((0, 3)), 1)
+    np.testing.assert_array_equal(tj.contract(A, B).dense(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(tj.contract(np.ones((2, 0)), np.ones((0, 3))), np.zeros((2, 3)))
+    np.testing.assert_array_equal(tj.chain(A, B, tj.Jacobian.diagonal(np.ones(3))).dense(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(tj.chain(tj.Jacobian.diagonal(np.ones(0)), tj.Jacobian(np.ones((0, 3)), 1)).dense(),
+                                  np.zeros((0, 3)))
+    np.testing.assert_array_equal(tj.chain_vjp([A, B], np.ones(2)), np.zeros(3))
+    np.testing.assert_array_equal(tj.chain_jvp([A, B], np.ones(3)), np.zeros(2))
+    costs = tj.chain_cost(tj.Jacobian.diagonal(np.ones(0)), tj.Jacobian(np.ones((0, 3)), 1))
+    assert all(c.flops == 0 for c in costs.values())
+    D = tj.compose(G("multiply").jacobian(np.ones(0), np.ones(0), names=("F", "G")), {"F": G("exp").jacobian(np.ones(0))})
+    assert shapes_of(D) == {"x": (0, 0), "G": (0, 0)}
+
+
+def test_size0_through_tracing():
+    x = np.ones((0, 3))
+    assert tj.jacobian(lambda x: np.sum(np.tanh(x), axis=0))(x).dense().shape == (3, 0, 3)
+    assert tj.jacobian(lambda x: np.tanh(x) @ np.ones((0, 2)))(np.ones(0)).dense().shape == (2, 0)
+    assert tj.grad(lambda x: np.sum(x ** 2))(x).shape == (0, 3)
+    out, pullback = tj.vjp(np.exp, x)
+    assert pullback(np.ones((0, 3)))[0].shape == (0, 3)
+    assert tj.jvp(np.exp, (x,), (x,))[1].shape == (0, 3)
+    assert tj.hessian(lambda x: np.sum(x ** 3))(x).dense().shape == (0, 3, 0, 3)
+
+
+# ---- Messages that were numpy's, not tensorjac's ---------------------------------------------------
+
+
+def test_compose_refuses_what_is_not_blocks():
+    B = G("exp").jacobian(np.ones(2))
+    J = tj.Jacobian(np.ones((2, 2)), 1)
+    clear(TypeError, lambda: tj.compose(J, {}), "compose", "outer", "Jacobian")
+    clear(TypeError, lambda: tj.compose({"x": J}, {}), "compose", "outer", "dict")
+    clear(TypeError, lambda: tj.compose(np.ones((2, 2)), {}), "compose", "outer", "ndarray")
+    clear(TypeError, lambda: tj.compose(B, {"x": J}), "compose", "inner['x']", "Jacobian")
+    clear(TypeError, lambda: tj.compose(B, {"x": np.ones((2, 2))}), "compose", "inner['x']", "ndarray")
+    clear(TypeError, lambda: tj.compose(B, None), "compose", "inner", "NoneType")
+
+
+def test_contract_of_blocks():
+    B = G("exp").jacobian(np.ones(2))
+    clear(TypeError, lambda: tj.contract(B, B), "contract", "DF", "Blocks")
+    clear(TypeError, lambda: tj.contract(tj.Jacobian.identity(2), B), "DG", "Blocks")
+
+
+def test_blocks_construction_and_rename():
+    """Found by the fuzz test: Blocks(None) and rename(None) gave "'NoneType' object is not iterable"."""
+    clear(TypeError, lambda: tj.Blocks(None), "Blocks", "mapping", "NoneType")
+    clear(TypeError, lambda: tj.Blocks({3: tj.Jacobian.identity(2)}), "names must be strings", "3")
+    B = tj.Blocks({"x": tj.Jacobian.identity(2)})
+    clear(TypeError, lambda: B.rename(None), "rename", "NoneType")
+
+
+def test_identity_and_zeros_shapes():
+    assert tj.Jacobian.identity(3).shape == tj.Jacobian.identity((3,)).shape == (3, 3)
+    np.testing.assert_array_equal(tj.Jacobian.identity(3).dense(), np.eye(3))
+    assert tj.Jacobian.zeros(2, 3).shape == (2, 3)
+    assert tj.Jacobian.zeros(np.int64(2), [3, 1]).shape == (2, 3, 1)
+    clear(ValueError, lambda: tj.Jacobian.identity((-2,)), "shape", "-2")
+    clear(ValueError, lambda: tj.Jacobian.zeros((-1,), (2,)), "out_shape", "-1")
+    clear(TypeError, lambda: tj.Jacobian.zeros((2,), (1.5,)), "in_shape", "1.5")
+    clear(TypeError, lambda: tj.Jacobian.identity(2.0), "shape", "float")
+    clear(TypeError, lambda: tj.Jacobian.identity(tj.Jacobian.identity(2)), "shape", "Jacobian")
+    assert tj.Hessian.zeros(2, 3).shape == (2, 3, 3)
+    clear(TypeError, lambda: tj.Hessian.zeros((), (1.5,)), "in_shape", "1.5")
+    clear(ValueError, lambda: tj.Hessian.zeros((-1,), (2,)), "out_shape", "-1")
+
+
+@pytest.mark.parametrize("dtype", [complex, object, np.float16, np.int64, "x"])
+def test_identity_and_zeros_refuse_other_dtypes(dtype):
+    clear(TypeError, lambda: tj.Jacobian.identity((2,), dtype=dtype), "dtype must be float32 or float64")
+    clear(TypeError, lambda: tj.Jacobian.zeros((2,), (2,), dtype=dtype), "dtype must be float32 or float64")
+    clear(TypeError, lambda: tj.Hessian.zeros((), (2,), dtype=dtype), "dtype must be float32 or float64")
+    assert tj.Jacobian.identity((2,), dtype=np.float32).dtype == np.float32
+
+
+def test_from_einsum_sizes_are_checked():
+    """Found by the fuzz test: sizes='b' gave "'str' object has no attribute 'items'"."""
+    X = np.ones((2, 3))
+    clear(TypeError, lambda: tj.Jacobian.from_einsum("ai->ab|ib", X, sizes="b"), "sizes", "dict")
+    clear(ValueError, lambda: tj.Jacobian.from_einsum("ai->ab|ib", X, sizes={"b": -1}), "sizes['b']", "-1")
+    clear(TypeError, lambda: tj.Jacobian.from_einsum("ai->ab|ib", X, sizes={"b": 2.5}), "sizes['b']", "2.5")
+    assert tj.Jacobian.from_einsum("ai->ab|ib", X, sizes={"b": 0}).shape == (2, 0, 3, 0)
+
+
+def test_dense_budget_argument_is_checked():
+    """Found by the fuzz test: dense(budget='a') compared a str with an int inside tensorjac."""
+    J = tj.Jacobian.identity(2)
+    clear(ValueError, lambda: J.dense(budget="a"), "budget", "'a'")
+    clear(ValueError, lambda: J.dense(budget=-5), "budget", "-5")
+    clear(ValueError, lambda: tj.hessian(lambda x: np.sum(x ** 3))(np.ones(2)).dense(budget=2.5), "budget", "2.5")
+    clear(ValueError, lambda: tj.set_dense_budget("1"), "dense budget", "'1'")
+
+
+# ---- Silent or wrong results ---------------------------------------------------------------------
+
+
+def test_contract_and_chain_refuse_arrays_that_do_not_link():
+    clear(ValueError, lambda: tj.contract(np.ones((2, 3)), np.ones((4, 5))), "(2, 3)", "(4, 5)", "axes=0")
+    clear(ValueError, lambda: tj.chain(np.ones((2, 3)), np.ones((4, 5))), "(2, 3)", "(4, 5)", "axes=0")
+    np.testing.assert_array_equal(tj.contract(np.ones((2, 3)), np.ones((4, 5)), axes=0), np.ones((2, 3, 4, 5)))
+    assert tj.contract(np.array(2.0), np.array(3.0)) == 6.0  # a 0-d operand: the scalar middle
+    np.testing.assert_array_equal(tj.chain(np.ones(2), np.array(3.0), axes=0), [3.0, 3.0])
+
+
+def test_contract_of_plain_arrays_checks_them_as_everything_else():
+    clear(ValueError, lambda: tj.contract(np.full((2, 3), np.nan), np.ones((3, 5))), "DF", "non-finite", "(0, 0)")
+    clear(TypeError, lambda: tj.contract(np.ones((2, 3)) * 1j, np.ones((3, 5))), "DF", "complex128")
+    clear(TypeError, lambda: tj.chain(np.ones((2, 3)), np.ones((3, 5), dtype=np.float16)), "factor 1", "float16")
+    clear(ValueError, lambda: tj.chain(np.ones((2, 3)), np.full((3, 5), np.inf)), "factor 1", "non-finite")
+    assert tj.contract(np.ones((2, 3), dtype=int), np.ones(3, dtype=int)).dtype == np.float64
+
+
+def test_chain_with_a_junk_factor_names_its_position():
+    J = tj.Jacobian.identity(2)
+    clear(TypeError, lambda: tj.chain(J, None, J), "chain", "factor 1", "NoneType")
+    clear(TypeError, lambda: tj.chain_cost(J, "x"), "chain_cost", "factor 1", "str")
+
+
+def test_vjp_and_jvp_of_0d_results_are_arrays():
+    J = tj.Jacobian(np.array(2.0), 0)
+    results = [tj.chain_vjp(J, np.array(1.0)), tj.chain_jvp(J, np.array(1.0)), J.vjp(1.0), J.jvp(1.0),
+               tj.chain_vjp([J, J], 1.0), tj.chain_jvp([J, J], 1.0)]
+    assert all(type(r) is np.ndarray and r.shape == () for r in results), [type(r) for r in results]
+    assert [float(r) for r in results] == [2.0, 2.0, 2.0, 2.0, 4.0, 4.0]
+
+
+def test_blocks_matrix_checks_the_assembled_matrix_against_the_budget():
+    B = tj.Blocks({f"x{i}": tj.Jacobian.zeros((300,), (300,)) for i in range(8)})  # 0.69 MiB a block, 5.5 together
+    old = tj.set_dense_budget(1 << 20)
+    try:
+        clear(MemoryError, B.matrix, "(300, 2400)", "5,760,000 bytes")
+    finally:
+        tj.set_dense_budget(old)
+    M, columns = B.matrix()
+    assert M.shape == (300, 2400) and columns["x7"] == slice(2100, 2400)
+
+
+# ---- Found by the fuzz test elsewhere --------------------------------------------------------------
+
+
+def test_program_to_dot_checks_the_cotangent():
+    program = tj.make_program(np.tanh)(np.ones(2))
+    clear(ValueError, lambda: program.to_dot(cotangent=np.ones(3)), "cotangent", "(3,)", "(2,)")
+    clear(ValueError, lambda: program.to_dot(cotangent=[[1.0], [1.0, 2.0]]), "cotangent", "cannot be read")
+    assert "g=" in program.to_dot(cotangent=np.ones(2))
+
