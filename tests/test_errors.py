@@ -83,6 +83,37 @@ def test_size0_through_tracing():
 # ---- Messages that were numpy's, not tensorjac's ---------------------------------------------------
 
 
+def test_sum_bad_axis():
+    clear(ValueError, lambda: G("sum").jacobian(np.ones((2, 3)), axis=(0, 0)), "sum", "axis=(0, 0)", "(2, 3)")
+    clear(TypeError, lambda: G("sum").jacobian(np.ones((2, 3)), axis=1.0), "sum", "axis=1.0")
+    clear(ValueError, lambda: tj.jacobian(lambda x: np.sum(x, axis=(0, 0)))(np.ones((2, 3))), "sum", "axis=(0, 0)")
+
+
+def test_rule_shape_mismatch_names_both_shapes():
+    clear(ValueError, lambda: G("add").jacobian(np.ones(2), np.ones(3)), "add", "(2,)", "(3,)")
+    clear(ValueError, lambda: G("matmul").jacobian(np.ones((2, 3)), np.ones((2, 3))), "matmul", "x1 of shape (2, 3)",
+          "x2 of shape (2, 3)")
+    clear(ValueError, lambda: tj.jacobian(lambda x, y: x + y, (0, 1))(np.ones(2), np.ones(3)), "add", "(2,)", "(3,)")
+    clear(ValueError, lambda: tj.jacobian(lambda x: x @ np.ones((2, 3)))(np.ones((2, 3))), "matmul", "(2, 3)")
+
+
+def test_traced_constant_call_names_the_function():
+    """Found by the fuzz test: a comparison of mismatched traced values gave numpy's bare message."""
+    clear(ValueError, lambda: tj.grad(lambda a, b: np.sum(np.where(a > b, a, b)), (0, 1))(np.ones(0), np.ones(2)),
+          "np.greater", "(0,)", "(2,)")
+
+
+def test_traced_index_out_of_range_is_an_index_and_a_value_error():
+    """Found by the fuzz test: x[5] on a traced value raised numpy's IndexError (not a documented type)."""
+    exc = clear(IndexError, lambda: tj.jacobian(lambda x: x[5])(np.ones(3)), "getitem", "index 5", "(3,)")
+    assert isinstance(exc, ValueError)
+
+
+def test_traced_operand_of_a_wrong_type():
+    """Found by the fuzz test: x * 'abc' gave numpy's UFuncTypeError."""
+    clear(TypeError, lambda: tj.value_and_jacobian(lambda x, y: x * y)(np.ones(2), "abc"), "multiply", "'abc'")
+
+
 def test_compose_refuses_what_is_not_blocks():
     B = G("exp").jacobian(np.ones(2))
     J = tj.Jacobian(np.ones((2, 2)), 1)
@@ -149,6 +180,50 @@ def test_dense_budget_argument_is_checked():
     clear(ValueError, lambda: tj.set_dense_budget("1"), "dense budget", "'1'")
 
 
+def test_ragged_lists_name_the_argument():
+    clear(ValueError, lambda: G("exp").jacobian([[1.0], [1.0, 2.0]]), "exp: argument 'x'", "cannot be read as an array")
+    clear(ValueError, lambda: tj.jacobian(np.tanh)([[1.0], [1.0, 2.0]]), "argument 'x'", "cannot be read as an array")
+    clear(ValueError, lambda: tj.jacobian(np.tanh, cache=True)([[1.0], [1.0, 2.0]]), "argument 0", "cannot be read")
+    clear(ValueError, lambda: [[1.0], [1.0, 2.0]] @ tj.Jacobian.identity(2), "DF", "cannot be read as an array")
+
+
+def test_get_rule_of_a_non_name():
+    """Found by the fuzz test: get_rule(Jacobian) printed the Jacobian's einsum structure."""
+    clear(TypeError, lambda: tj.get_rule(tj.Jacobian.identity(2)), "get_rule", "Jacobian")
+    clear(ValueError, lambda: tj.get_rule(np.arctan2), "unknown rule", "arctan2")
+    clear(ValueError, lambda: tj.get_rule("nope"), "unknown rule 'nope'")
+
+
+def test_register_rule_errors_and_replace():
+    def double(x):
+        return 2 * x
+
+    rule = tj.register_rule("errors_double", double, lambda ans, x: tj.Jacobian.identity((3,)))
+    try:
+        clear(ValueError, lambda: rule.jacobian(np.ones(2)), "errors_double", "(3, 3)", "(2, 2)")
+        clear(ValueError, lambda: tj.register_rule("errors_double", double, lambda ans, x: None), "already registered",
+              "replace=True")
+        clear(ValueError, lambda: tj.register_rule("errors_nc", double, 5), "maker 0 must be callable")
+        clear(TypeError, lambda: tj.register_rule("errors_double", double, lambda a, x: None, replace="yes"), "replace")
+        clear(ValueError, lambda: tj.register_rule("exp", double, lambda a, x: None, replace=True), "built-in")
+
+        def double2(x):  # the cell re-run: a new function object
+            return 2 * x
+
+        new = tj.register_rule("errors_double", double2, lambda ans, x: tj.Jacobian.diagonal(np.full(x.shape, 2.0)),
+                               replace=True)
+        assert tj.get_rule("errors_double") is new and tj.get_rule(double2) is new
+        clear(ValueError, lambda: tj.get_rule(double), "unknown rule")  # the old rule is gone, by function too
+        np.testing.assert_array_equal(new.jacobian(np.ones(2))["x"].dense(), 2 * np.eye(2))
+        np.testing.assert_array_equal(tj.jacobian(lambda x: double2(x))(np.ones(2)).dense(), 2 * np.eye(2))
+    finally:
+        from tensorjac.rules import _registry
+        for name in ("errors_double", "errors_nc"):
+            old = _registry._BY_NAME.pop(name, None)
+            for fun in [f for f, r in _registry._BY_FUNCTION.items() if r is old]:
+                del _registry._BY_FUNCTION[fun]
+
+
 # ---- Silent or wrong results ---------------------------------------------------------------------
 
 
@@ -172,6 +247,17 @@ def test_chain_with_a_junk_factor_names_its_position():
     J = tj.Jacobian.identity(2)
     clear(TypeError, lambda: tj.chain(J, None, J), "chain", "factor 1", "NoneType")
     clear(TypeError, lambda: tj.chain_cost(J, "x"), "chain_cost", "factor 1", "str")
+
+
+def test_python_scalar_keeps_float32_as_numpy_does():
+    x = np.ones(2, np.float32)
+    D = G("multiply").jacobian(x, 2.0)
+    assert D["x1"].dtype == D["x2"].dtype == np.float32
+    assert G("multiply")(x, 2.0).dtype == np.float32
+    assert tj.jacobian(lambda v: v * 2.0)(x).dtype == np.float32
+    assert tj.jacobian(lambda v: np.multiply(v, 2.0))(x).dtype == np.float32
+    # a numpy float64 scalar is not weak (NEP 50): the result is float64, as numpy's x * np.float64(2)
+    assert G("multiply").jacobian(x, np.float64(2.0))["x1"].dtype == (x * np.float64(2.0)).dtype == np.float64
 
 
 def test_vjp_and_jvp_of_0d_results_are_arrays():
