@@ -80,13 +80,45 @@ def test_size0_through_tracing():
     assert tj.hessian(lambda x: np.sum(x ** 3))(x).dense().shape == (0, 3, 0, 3)
 
 
+def test_size0_implicit_jacobian():
+    """Found by the fuzz test: an empty system raised numpy's 'cannot reshape array of size 0'."""
+    x = np.ones(0)
+    assert tj.implicit_jacobian(lambda x, y: y - np.tanh(x), x, np.tanh(x)).shape == (0, 0)
+    assert tj.implicit_jacobian(lambda x, y: y - np.tanh(x), x, np.tanh(x), least_squares=True).shape == (0, 0)
+    node = tj.implicit(np.tanh, lambda x, y: y - np.tanh(x))
+    assert tj.hessian(lambda v: np.sum(node(v)))(x).dense().shape == (0, 0)
+
+
+def test_0d_implicit_least_squares():
+    """Found by the fuzz test: a 0-d solve broke the Jacobian's invariant (np.ascontiguousarray made it 1-d)."""
+    x = np.array(0.5)
+    J = tj.implicit_jacobian(lambda x, y: y - np.tanh(x), x, np.tanh(x), least_squares=True)
+    assert J.shape == () and J.dense() == pytest.approx(1 - np.tanh(0.5) ** 2)
+    node = tj.implicit(np.cbrt, lambda c, y: y ** 3 - c)
+    assert tj.hessian(lambda c: node(c) * 1.0)(np.array(8.0)).dense() == pytest.approx(-2 / 9 * 8 ** (-5 / 3))
+
+
 # ---- Messages that were numpy's, not tensorjac's ---------------------------------------------------
+
+
+@pytest.mark.parametrize("axis, error", [(None, TypeError), ((0, 1), TypeError), (5, ValueError), (1.0, TypeError)])
+def test_softmax_bad_axis(axis, error):
+    clear(error, lambda: G("softmax").jacobian(np.ones((2, 3)), axis=axis), "softmax", "axis")
+    clear(error, lambda: tj.softmax(np.ones((2, 3)), axis=axis), "softmax", "axis")
+    clear(error, lambda: tj.jacobian(lambda x: tj.softmax(x, axis=axis))(np.ones((2, 3))), "softmax", "axis")
 
 
 def test_sum_bad_axis():
     clear(ValueError, lambda: G("sum").jacobian(np.ones((2, 3)), axis=(0, 0)), "sum", "axis=(0, 0)", "(2, 3)")
     clear(TypeError, lambda: G("sum").jacobian(np.ones((2, 3)), axis=1.0), "sum", "axis=1.0")
     clear(ValueError, lambda: tj.jacobian(lambda x: np.sum(x, axis=(0, 0)))(np.ones((2, 3))), "sum", "axis=(0, 0)")
+
+
+def test_logsumexp_bad_axis_and_keepdims():
+    """Found by the fuzz test: tj.logsumexp's own axis errors came from inside numpy."""
+    clear(ValueError, lambda: tj.logsumexp(np.ones((2, 3)), axis=(0, 0)), "logsumexp", "repeated")
+    clear(ValueError, lambda: tj.logsumexp(np.ones((2, 3)), axis=5), "logsumexp", "axis 5")
+    clear(TypeError, lambda: tj.logsumexp(np.ones((2, 3)), keepdims="yes"), "logsumexp", "keepdims")
 
 
 def test_rule_shape_mismatch_names_both_shapes():
@@ -192,6 +224,52 @@ def test_get_rule_of_a_non_name():
     clear(TypeError, lambda: tj.get_rule(tj.Jacobian.identity(2)), "get_rule", "Jacobian")
     clear(ValueError, lambda: tj.get_rule(np.arctan2), "unknown rule", "arctan2")
     clear(ValueError, lambda: tj.get_rule("nope"), "unknown rule 'nope'")
+
+
+@pytest.mark.parametrize("name, args", [
+    ("logit", (None,)), ("relu", ("abc",)), ("softplus", ({"a": 1},)), ("softmax", ([[1.0], [1.0, 2.0]],)),
+    ("affine", (np.ones(3), np.ones((2, 3)), np.ones(3))), ("affine", (None, np.ones((2, 3)), np.ones(3))),
+    ("cross_entropy", (None, np.ones(2))), ("cross_entropy", (np.ones(2), np.ones(3))),
+])
+def test_own_functions_check_plain_arrays(name, args):
+    """Found by the fuzz test: tj.logit(None) gave "bad operand type for abs(): 'NoneType'"."""
+    exc = clear((TypeError, ValueError), lambda: getattr(tj, name)(*args), name)
+    assert "got" in str(exc) or "cannot be read as an array" in str(exc)
+
+
+def test_cross_entropy_with_a_tiny_q():
+    P, Q = np.array([0.0, 1.0]), np.array([1e-310, 1.0])
+    D = G("cross_entropy").jacobian(P, Q)
+    np.testing.assert_array_equal(D["Q"].dense(), [0.0, -1.0])  # -P / Q
+    np.testing.assert_allclose(D["P"].dense(), [-np.log(1e-310), 0.0])
+    # the second derivative P / Q^2 is 0 where P = 0 (it was 0 / 0 = nan: Q * Q underflows)
+    np.testing.assert_array_equal(tj.hessian(lambda q: tj.cross_entropy(P, q))(Q).dense(), [[0.0, 0.0], [0.0, 1.0]])
+    # where -P / Q overflows: a clear error pointing to the stable form
+    clear(ValueError, lambda: G("cross_entropy").jacobian(P[::-1], Q), "-P/Q", "index (0,)", "log_softmax")
+    clear(ValueError, lambda: tj.hessian(lambda p, q: tj.cross_entropy(p, q), (0, 1))(P, Q), "-1/Q", "log_softmax")
+
+
+def test_softmax_then_cross_entropy_points_to_log_softmax_and_the_stable_path_matches_jax():
+    Z, Y = np.array([0.0, -800.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    clear(ValueError, lambda: tj.grad(lambda z: tj.cross_entropy(Y, tj.softmax(z)))(Z), "Q must be > 0", "Q[1]",
+          "tj.log_softmax(Z)")
+    loss, g = tj.value_and_grad(lambda z: -np.sum(Y * tj.log_softmax(z)))(Z)
+    assert loss == 800.6931471805599  # jax.value_and_grad gives 800.6931471805599, [0.5, -1.0, 0.5]
+    np.testing.assert_array_equal(g, [0.5, -1.0, 0.5])
+    np.testing.assert_array_equal(tj.grad(lambda z: -np.sum(Y * tj.log_softmax(z)))(Z), [0.5, -1.0, 0.5])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")  # numpy's own value of the norm of 1e200 entries
+def test_norm_of_tiny_and_huge_vectors():
+    """Found while fuzzing: numpy's norm underflows to 0 below 1e-160 and overflows above 1e154;
+    x / |x| was then called 'all zeros' (tiny) or silently 0 (huge)."""
+    np.testing.assert_array_equal(tj.jacobian(np.linalg.norm)(np.array([1e-310, 0.0])).dense(), [1.0, 0.0])
+    np.testing.assert_allclose(tj.jacobian(np.linalg.norm)(np.array([1e200, 1e200])).dense(), [0.5 ** 0.5] * 2)
+    np.testing.assert_allclose(tj.jacobian(np.linalg.norm)(np.array([1e-200, 1e-200])).dense(), [0.5 ** 0.5] * 2)
+    H = tj.hessian(lambda x: np.linalg.norm(x))(np.array([1e200, 1e200])).dense()
+    np.testing.assert_allclose(H, np.array([[1, -1], [-1, 1]]) / (2 * 2 ** 0.5 * 1e200))
+    clear(ValueError, lambda: tj.hessian(lambda x: np.linalg.norm(x))(np.array([1e-310, 0.0])), "overflows", "1e-310")
+    clear(ValueError, lambda: tj.jacobian(np.linalg.norm)(np.zeros(2)), "all zeros")
 
 
 def test_register_rule_errors_and_replace():
