@@ -366,3 +366,23 @@ def test_program_to_dot_checks_the_cotangent():
     clear(ValueError, lambda: program.to_dot(cotangent=[[1.0], [1.0, 2.0]]), "cotangent", "cannot be read")
     assert "g=" in program.to_dot(cotangent=np.ones(2))
 
+
+def test_testing_helpers_check_their_arguments():
+    clear(TypeError, lambda: tjt.RuleCase("c", np.tanh, examples="x"), "examples", "str")
+    clear(TypeError, lambda: tjt.RuleCase("c", np.tanh, vjp=3), "vjp", "int")
+    clear(TypeError, lambda: tjt.run_cases(None), "run_cases", "NoneType")
+    clear(TypeError, lambda: tjt.run_cases([3]), "run_cases", "3")
+    clear(TypeError, lambda: tjt.run_cases([], dtypes=("float16",)), "float16")
+    clear(TypeError, lambda: tjt.format_table(None), "format_table")
+    clear(ValueError, lambda: tjt.format_table([{"rule": "a"}]), "format_table", "'check'")
+    clear(TypeError, lambda: tjt.format_table([], title=3), "title")
+    clear(TypeError, lambda: tjt.module_cases(None), "module_cases", "NoneType")
+    clear(TypeError, lambda: tjt.rule_examples(None), "get_rule", "NoneType")
+    clear(TypeError, lambda: tjt.main("x"), "main", "'x'")
+    by_name, by_rule = tjt.rule_examples("exp"), tjt.rule_examples(G("exp"))
+    assert len(by_name) == len(by_rule) > 0
+    np.testing.assert_array_equal(by_name[0][0], by_rule[0][0])
+    # an example whose arguments cannot be cast is a failing row, not a crash
+    rows = tjt.run_cases([tjt.RuleCase("c", np.tanh, examples=[("x",)], jac=lambda x: tj.jacobian(np.tanh)(x))],
+                         dtypes=("float64",))
+    assert rows[0]["result"] == "FAIL" and "cannot be cast to float64" in rows[0]["messages"][0]
