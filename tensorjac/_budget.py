@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["set_dense_budget", "get_dense_budget", "fits", "check"]
+__all__ = ["set_dense_budget", "get_dense_budget", "fits", "check", "check_budget"]
 
 DEFAULT_BUDGET = 1 << 30  # 1 GiB
 _budget = DEFAULT_BUDGET
@@ -27,10 +27,7 @@ def set_dense_budget(nbytes: int | None) -> int:
     >>> _ = tj.set_dense_budget(old)
     """
     global _budget
-    if nbytes is not None and (
-        isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 0
-    ):
-        raise ValueError(f"the dense budget must be a non-negative number of bytes, got {nbytes!r}")
+    check_budget(nbytes, "the dense budget")
     old = _budget
     _budget = DEFAULT_BUDGET if nbytes is None else int(nbytes)
     return old
@@ -41,9 +38,20 @@ def get_dense_budget() -> int:
     return _budget
 
 
+def check_budget(budget, name: str = "budget") -> None:
+    """Raise ``ValueError`` unless ``budget`` is None or a non-negative int (bytes)."""
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0
+    ):
+        raise ValueError(f"{name} must be None or a non-negative number of bytes, got {budget!r}")
+
+
 def fits(entries: int, itemsize: int, budget: int | None = None) -> bool:
     """Whether an array of ``entries`` entries of ``itemsize`` bytes fits the budget."""
-    return entries * itemsize <= (_budget if budget is None else budget)
+    if budget is None:
+        return entries * itemsize <= _budget
+    check_budget(budget)
+    return entries * itemsize <= budget
 
 
 def check(shape: tuple[int, ...], dtype, budget: int | None = None, what: str = "a dense Jacobian") -> None:

@@ -48,16 +48,36 @@ def check_links(js, what="chain") -> None:
 # ---- Plain arrays ----------------------------------------------------------------------------
 
 
+def _plain_array(x, name: str):
+    """A plain operand of ``contract``/``chain``: a numpy array (or what converts to one) is checked
+    as every entry point checks arrays (float32/float64, integers and booleans promoted, finite);
+    another backend's array (dask, torch, ...) is kept as it is, its dtype checked when numpy knows it
+    (its values are not read: a dask array would be computed)."""
+    if isinstance(x, np.ndarray) or not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        return as_finite_float_array(x, name)
+    try:
+        dtype = np.dtype(x.dtype)
+    except TypeError:
+        return x
+    if dtype.kind not in "biuf" or dtype == np.float16:
+        raise TypeError(f"{name}: unsupported dtype {dtype}; tensorjac works with float32 and float64")
+    return x
+
+
 def _contract_arrays(DF, DG, axes):
     """``np.tensordot(DF, DG, axes)`` through a cached plan (numpy, dask, torch, ... arrays)."""
-    if not hasattr(DF, "shape"):
-        DF = np.asarray(DF)
-    if not hasattr(DG, "shape"):
-        DG = np.asarray(DG)
+    DF, DG = _plain_array(DF, "contract: DF"), _plain_array(DG, "contract: DG")
     f_shape, g_shape = tuple(DF.shape), tuple(DG.shape)
     if axes is None:
         fits = [k for k in range(0, min(len(f_shape), len(g_shape)) + 1) if f_shape[len(f_shape) - k:] == g_shape[:k]]
-        fits = [k for k in fits if k > 0] or fits
+        # k = 0 (an outer product) only links a 0-d array: two arrays with axes and no shared
+        # middle axes are a mistake far more often than an outer product (pass axes=0 for that).
+        fits = [k for k in fits if k > 0 or not f_shape or not g_shape]
+        if not fits:
+            raise ValueError(
+                f"contract: the arrays of shapes {f_shape} and {g_shape} do not link: no trailing axes of DF "
+                "equal the leading axes of DG; pass axes=0 for their outer product (a scalar middle)"
+            )
         if len(fits) != 1:
             raise ValueError(
                 f"contract: cannot tell how many middle axes to sum for arrays of shapes {f_shape} and "
@@ -100,9 +120,15 @@ def _array_links(arrays, axes) -> list[int]:
                 ks.append(ndims[i] - ks[-1])
             if consistent(ks):
                 found.append(ks)
-        found = [ks for ks in found if all(k > 0 for k in ks)] or found
+        # as in contract: a link of no axes only next to a 0-d array
+        found = [ks for ks in found if all(k > 0 or not ndims[i] or not ndims[i + 1] for i, k in enumerate(ks))]
+        positive = [ks for ks in found if all(k > 0 for k in ks)]
+        found = positive or found
         if not found:
-            raise ValueError(f"chain: arrays of shapes {shapes} do not link: no split of their axes fits")
+            raise ValueError(
+                f"chain: arrays of shapes {shapes} do not link: no split of their axes fits (each link needs "
+                "trailing axes of one array equal to leading axes of the next); pass axes=0 for a scalar link"
+            )
         if len(found) != 1:
             raise ValueError(
                 f"chain: cannot tell how many axes link arrays of shapes {shapes} (candidates {found}); "
@@ -239,14 +265,19 @@ def _chain_structured(js, order: str):
 
 
 def _route(items, axes, what):
-    """Validate a chain and tell its kind: ``("one", item)``, ``("arrays", ks)`` or ``("jacobians", None)``."""
+    """Validate a chain and tell its kind: ``("one", None, items)``, ``("arrays", ks, arrays)`` (the
+    arrays checked) or ``("jacobians", None, items)``."""
     if not items:
         raise ValueError(f"{what} needs at least one Jacobian")
     n_jac = sum(isinstance(j, Jacobian) for j in items)
     if n_jac == 0:
+        items = tuple(_plain_array(a, f"{what}: factor {pos}") for pos, a in enumerate(items))
         if len(items) == 1:
-            return "one", None
-        return "arrays", _array_links(items, axes)
+            return "one", None, items
+        return "arrays", _array_links(items, axes), items
+    for pos, j in enumerate(items):
+        if not isinstance(j, Jacobian) and not hasattr(j, "shape") and not isinstance(j, (list, tuple)):
+            raise TypeError(f"{what}: factor {pos} is a {type(j).__name__}, not a tensorjac.Jacobian or an array")
     if n_jac != len(items):
         raise ValueError(
             f"{what} takes tensorjac.Jacobian objects or plain arrays, not a mix; wrap the arrays as "
@@ -255,7 +286,7 @@ def _route(items, axes, what):
     if axes is not None:
         raise ValueError(f"{what}: axes is for chains of plain arrays; Jacobians know their out and in axes")
     check_links(items, what)
-    return ("one" if len(items) == 1 else "jacobians"), None
+    return ("one" if len(items) == 1 else "jacobians"), None, items
 
 
 def chain(*jacobians, order: str = "optimal", axes=None):
@@ -292,7 +323,7 @@ def chain(*jacobians, order: str = "optimal", axes=None):
         if result is not None:
             return result
     check_order(order)
-    kind, ks = _route(jacobians, axes, "chain")
+    kind, ks, jacobians = _route(jacobians, axes, "chain")
     if kind == "one":
         return jacobians[0]
     if kind == "arrays":
@@ -326,7 +357,7 @@ def chain_cost(*jacobians, axes=None) -> dict[str, OrderCost]:
     >>> costs["forward"].flops, costs["reverse"].flops
     (180, 128)
     """
-    kind, ks = _route(jacobians, axes, "chain_cost")
+    kind, ks, jacobians = _route(jacobians, axes, "chain_cost")
     if kind == "one":
         return {order: OrderCost(0, 0, 0) for order in ORDERS}
     if kind == "arrays":
@@ -380,7 +411,7 @@ def chain_vjp(J, cotangent) -> np.ndarray:
     given = u
     for j in js:
         u = JM.pull(u, j)
-    return JM._fresh(u, given).reshape(js[-1].in_shape)
+    return np.asarray(JM._fresh(u, given).reshape(js[-1].in_shape))
 
 
 def chain_jvp(J, tangent) -> np.ndarray:
@@ -400,4 +431,4 @@ def chain_jvp(J, tangent) -> np.ndarray:
     given = v
     for j in reversed(js):
         v = JM.push(j, v)
-    return JM._fresh(v, given).reshape(js[0].out_shape)
+    return np.asarray(JM._fresh(v, given).reshape(js[0].out_shape))

@@ -26,7 +26,7 @@ import numpy as np
 from . import _budget, _plans
 from . import _terms as T
 from ._jacobian import Jacobian
-from ._validation import as_finite_float_array, as_float_array
+from ._validation import as_finite_float_array, as_float_array, as_shape, float_dtype
 
 __all__ = ["Hessian", "second_structured", "left", "right", "contract_vector"]
 
@@ -49,6 +49,7 @@ class Hessian:
     """
 
     __slots__ = ("out_shape", "in_shapes", "dtype", "_terms", "symmetric")
+    __array_ufunc__ = None  # ``ndarray * Hessian`` raises TypeError (as for a Jacobian), not an object array
 
     @classmethod
     def _new(cls, out_shape, in_shapes, terms, dtype, symmetric=False) -> "Hessian":
@@ -62,10 +63,12 @@ class Hessian:
 
     @classmethod
     def zeros(cls, out_shape, in_shape, in2_shape=None, dtype=np.float64) -> "Hessian":
-        """The zero second derivative (no terms, nothing stored)."""
+        """The zero second derivative (no terms, nothing stored); shapes are ints or tuples of
+        non-negative ints, ``dtype`` float32 or float64 (as for ``Jacobian.zeros``)."""
         in2_shape = in_shape if in2_shape is None else in2_shape
-        shapes = [tuple(int(s) for s in shape) for shape in (out_shape, in_shape, in2_shape)]
-        return cls._new(shapes[0], shapes[1:], (), dtype, symmetric=shapes[1] == shapes[2])
+        shapes = [as_shape(shape, what) for shape, what in
+                  ((out_shape, "out_shape"), (in_shape, "in_shape"), (in2_shape, "in2_shape"))]
+        return cls._new(shapes[0], shapes[1:], (), float_dtype(dtype), symmetric=shapes[1] == shapes[2])
 
     def check_invariants(self) -> "Hessian":
         """Verify the representation invariant (see :mod:`tensorjac._terms`); return ``self``."""

@@ -153,7 +153,9 @@ def _solve(Fy: Jacobian, Fx: Jacobian, least_squares: bool, rng):
             raise ValueError(f"implicit_jacobian: dF/dy is a diagonal with a zero at index {bad}: singular there")
         cond = float(np.max(np.abs(d)) / np.min(np.abs(d))) if d.size else 1.0
         return product(Jacobian.diagonal(-1.0 / d), Fx), cond, "diagonal"
-    n = math.prod(Fy.out_shape)
+    n, k = math.prod(Fy.out_shape), math.prod(Fx.in_shape)
+    if n == 0:  # no equations, no unknowns: the empty derivative
+        return Jacobian.zeros(Fy.in_shape, Fx.in_shape, dtype=np.result_type(Fy.dtype, Fx.dtype)), 1.0, "diagonal"
     batch = None if least_squares else _batch_structure(Fy)
     if batch is not None:
         shared, rows = batch
@@ -166,16 +168,16 @@ def _solve(Fy: Jacobian, Fx: Jacobian, least_squares: bool, rng):
         B = math.prod(bshape)
         A = A.reshape(B, m, B, m)[np.arange(B), :, np.arange(B), :]  # the diagonal blocks
         rhs = Fx.dense().transpose(order + list(range(nb, nb + len(Fx.in_shape))))
-        rhs = rhs.reshape(B, m, -1)
+        rhs = rhs.reshape(B, m, k)
         X, cond, _ = _solve_dense(A, rhs, False, rng)
         X = -X.reshape(bshape + tuple(Fy.out_shape[k] for k in rows) + Fx.in_shape)
         back = np.argsort(order).tolist() + list(range(nb, nb + len(Fx.in_shape)))
         X = np.ascontiguousarray(X.transpose(back))
         return from_owned_dense(X, Fx.out_shape, Fx.in_shape, X.dtype), cond, "batched"
     A = Fy.matrix()
-    rhs = Fx.dense().reshape(n, -1)
+    rhs = Fx.dense().reshape(n, k)
     X, cond, method = _solve_dense(A, rhs, least_squares, rng)
-    X = np.ascontiguousarray(-X.reshape(Fy.in_shape + Fx.in_shape))
+    X = np.asarray(-X.reshape(Fy.in_shape + Fx.in_shape), order="C")  # (ascontiguousarray makes 0-d 1-d)
     return from_owned_dense(X, Fy.in_shape, Fx.in_shape, X.dtype), cond, method
 
 
@@ -276,8 +278,8 @@ def _left_solve(Fy: Jacobian, M: Hessian) -> Hessian:
     if d is not None:
         return left(Jacobian.diagonal(-1.0 / d), M)
     n = math.prod(Fy.out_shape)
-    X = np.linalg.solve(Fy.matrix(), M.dense().reshape(n, -1))
-    X = np.ascontiguousarray(-X.reshape(Fy.in_shape + M.in_shapes[0] + M.in_shapes[1]))
+    X = np.linalg.solve(Fy.matrix(), M.dense().reshape(n, math.prod(M.in_shapes[0]) * math.prod(M.in_shapes[1])))
+    X = np.asarray(-X.reshape(Fy.in_shape + M.in_shapes[0] + M.in_shapes[1]), order="C")
     from ._hessian import second_structured
     letters = "abcdefghijklmnopqrstuvwxyz"
     k = [len(Fy.in_shape), len(M.in_shapes[0]), len(M.in_shapes[1])]

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _budget, _plans
 from . import _terms as T
-from ._validation import as_finite_float_array, as_float_array
+from ._validation import as_finite_float_array, as_float_array, as_shape, as_size, float_dtype
 
 __all__ = ["Jacobian", "structured", "from_template", "protect", "from_owned_dense", "diagonal_of", "terms_sum", "matrix_views", "product", "finish", "pull", "push"]
 
@@ -40,10 +40,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _float_dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in _FLOATS:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
+    return float_dtype(dtype)
 
 
 class Jacobian:
@@ -155,12 +152,16 @@ class Jacobian:
     def identity(cls, shape, dtype=np.float64) -> "Jacobian":
         """The identity map on ``T_shape`` (a pure delta: nothing is stored).
 
+        ``shape`` is an int or a tuple of non-negative ints (``identity(3)`` is ``identity((3,))``, as
+        in numpy); ``dtype`` is float32 or float64 (any other dtype, integers included, raises
+        ``TypeError``: a Jacobian's entries are real floats).
+
         >>> import tensorjac as tj
         >>> tj.Jacobian.identity((2,)).dense()
         array([[1., 0.],
                [0., 1.]])
         """
-        shape = tuple(int(s) for s in shape)
+        shape = as_shape(shape)
         labels = T.fresh_labels(len(shape))
         return cls._new(shape, shape, [T.Term((), (labels, labels))], _float_dtype(dtype))
 
@@ -179,8 +180,8 @@ class Jacobian:
 
     @classmethod
     def zeros(cls, out_shape, in_shape, dtype=np.float64) -> "Jacobian":
-        """The zero map ``T_in -> T_out`` (no terms, nothing stored)."""
-        return cls._new(tuple(int(s) for s in out_shape), tuple(int(s) for s in in_shape), (), _float_dtype(dtype))
+        """The zero map ``T_in -> T_out`` (no terms, nothing stored); shapes and dtype as for :meth:`identity`."""
+        return cls._new(as_shape(out_shape, "out_shape"), as_shape(in_shape, "in_shape"), (), _float_dtype(dtype))
 
     # -- shapes --------------------------------------------------------------------------
 
@@ -325,8 +326,10 @@ class Jacobian:
         return product(self, other)
 
     def __rmatmul__(self, other):
-        arr = other if isinstance(other, Jacobian) else _wrap(other, np.ndim(other) - len(self.out_shape), "DF", self.out_shape)
-        return product(arr, self)
+        if isinstance(other, Jacobian):
+            return product(other, self)
+        arr = as_finite_float_array(other, "DF")
+        return product(_wrap(arr, arr.ndim - len(self.out_shape), "DF", self.out_shape), self)
 
     def __repr__(self) -> str:
         letters = {}
@@ -377,6 +380,10 @@ def _from_spec(spec, factors, sizes, dtype, *, check_finite) -> Jacobian:
             continue
         what = f"factor {pos} of {spec!r}"
         arrays.append(as_finite_float_array(factor, what) if check_finite else as_float_array(factor, what))
+    if sizes is not None:
+        if not isinstance(sizes, dict) or not all(isinstance(k, str) and len(k) == 1 for k in sizes):
+            raise TypeError(f"sizes must be a dict from letters of the spec to sizes, e.g. {{'b': 2}}, got {sizes!r}")
+        sizes = {k: as_size(v, f"sizes[{k!r}]") for k, v in sizes.items()}
     template = T.parse_spec(spec, tuple(arr.shape for arr in arrays), tuple(sorted(sizes.items())) if sizes else ())
     return from_template(template, arrays, None if dtype is None else _float_dtype(dtype))
 
@@ -579,7 +586,10 @@ def push(J: Jacobian, v: np.ndarray) -> np.ndarray:
 
 
 def _fresh(result: np.ndarray, given: np.ndarray) -> np.ndarray:
-    """``result`` as an array the caller owns: never the input itself (through an identity)."""
+    """``result`` as an array the caller owns: never the input itself (through an identity), and an
+    ndarray even when 0-d (a contraction to a scalar gives a numpy scalar)."""
+    if not isinstance(result, np.ndarray):
+        return np.array(result)
     if np.may_share_memory(result, given) or not result.flags.writeable:
         result = result.copy()
     return result

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import _budget
 from ._jacobian import Jacobian
 
 __all__ = ["Blocks", "compose"]
@@ -26,11 +27,19 @@ class Blocks(Mapping):
     (('X', 'W', 'b'), (4, 2, 3, 2), (4, 2, 2))
     """
 
+    __array_ufunc__ = None  # ``ndarray + Blocks`` raises TypeError (not an object array of sums)
+
     def __init__(self, blocks: Mapping[str, Jacobian]):
+        if not isinstance(blocks, Mapping):
+            raise TypeError(
+                f"Blocks takes a mapping from argument names to tensorjac.Jacobian objects, got {type(blocks).__name__}"
+            )
         self._blocks = dict(blocks)
         if not self._blocks:
             raise ValueError("Blocks needs at least one block")
         for name, J in self._blocks.items():
+            if not isinstance(name, str):
+                raise TypeError(f"block names must be strings (argument names), got {name!r}")
             if not isinstance(J, Jacobian):
                 raise ValueError(f"block {name!r} is a {type(J).__name__}, not a tensorjac.Jacobian")
         shapes = {name: J.out_shape for name, J in self._blocks.items()}
@@ -77,6 +86,8 @@ class Blocks(Mapping):
 
     def rename(self, mapping: Mapping[str, str]) -> "Blocks":
         """Blocks with some variables renamed, e.g. ``{"W": "V", "b": "c"}``."""
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"rename takes a mapping from old to new names, got {type(mapping).__name__}")
         unknown = set(mapping) - set(self._blocks)
         if unknown:
             raise ValueError(f"cannot rename {sorted(unknown)}: the blocks are {list(self._blocks)}")
@@ -107,7 +118,14 @@ class Blocks(Mapping):
             width = math.prod(J.in_shape)
             columns[name] = slice(start, start + width)
             start += width
-        return np.concatenate([J.matrix(budget) for J in self._blocks.values()], axis=1), columns
+        # The budget holds for the assembled matrix, not block by block.
+        dtype = np.result_type(*(J.dtype for J in self._blocks.values()))
+        rows = math.prod(self.out_shape)
+        _budget.check((rows, start), dtype, budget, what="the matrix of the blocks")
+        M = np.empty((rows, start), dtype=dtype)
+        for name, J in self._blocks.items():
+            M[:, columns[name]] = J.matrix(budget)
+        return M, columns
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}: in_shape={J.in_shape}" for name, J in self._blocks.items())
@@ -150,9 +168,23 @@ def compose(outer: Blocks, inner: Mapping[str, Blocks]) -> Blocks:
     also a leaf of ``h``), the contributions of all paths are summed.
 
     Raises:
+        TypeError: ``outer`` is not a :class:`Blocks`, or ``inner`` not a mapping of names to ``Blocks``.
         ValueError: a name in ``inner`` is not an argument of ``h``, or an inner output shape
             differs from the matching input shape of ``h``.
     """
+    if not isinstance(outer, Blocks):
+        raise TypeError(
+            f"compose: outer must be the tensorjac.Blocks of the outer function (one Jacobian per argument), "
+            f"got {type(outer).__name__}; wrap a single Jacobian as tj.Blocks({{'name': J}})"
+        )
+    if not isinstance(inner, Mapping):
+        raise TypeError(f"compose: inner must map argument names of the outer function to Blocks, got {type(inner).__name__}")
+    for name, blocks in inner.items():
+        if not isinstance(blocks, Blocks):
+            raise TypeError(
+                f"compose: inner[{name!r}] must be the tensorjac.Blocks of the function feeding {name!r}, got "
+                f"{type(blocks).__name__}; wrap a single Jacobian as tj.Blocks({{'x': J}})"
+            )
     unknown = [name for name in inner if name not in outer]
     if unknown:
         raise ValueError(f"compose: {unknown} are not arguments of the outer function; its blocks are {list(outer)}")

@@ -89,6 +89,18 @@ def _nonzero(x, norm, axes, ord):
                          "x / |x| is 0/0")
 
 
+def _unit(x, axes, ord):
+    """``(x / |x|, |x|)`` of the 2-norm (Frobenius) over each slice, from ``x`` scaled by its largest
+    entry: numpy's norm underflows to 0 for entries of 1e-160 and below and overflows to inf above
+    1e154, where ``x / |x|`` is still a unit vector."""
+    scale = np.max(np.abs(x), axis=axes, keepdims=True)
+    _nonzero(x, scale, axes, ord)
+    y = x / scale
+    r = np.sqrt(np.sum(y * y, axis=axes, keepdims=True))
+    with np.errstate(over="ignore"):
+        return y / r, scale * r
+
+
 def _split_ties(values, axes, largest):
     """``1/k`` on the ``k`` entries of each slice (over ``axes``) that reach its max (min), 0 elsewhere."""
     best = (np.max if largest else np.min)(values, axis=axes, keepdims=True)
@@ -98,8 +110,7 @@ def _split_ties(values, axes, largest):
 
 def _vector_deriv(x, norm, axes, ord):
     if ord is None or _is(ord, 2):
-        _nonzero(x, norm, axes, ord)
-        return x / norm
+        return _unit(x, axes, ord)[0]
     if isinstance(ord, bool) or not isinstance(ord, numbers.Real) or not (ord >= 1 or ord == -np.inf):
         raise ValueError(f"norm: ord={ord!r} is not supported for vector norms; tensorjac differentiates ord None, "
                          "2, 1, inf, -inf and real ord > 1 (ord < 1 is not a norm)")
@@ -114,8 +125,7 @@ def _vector_deriv(x, norm, axes, ord):
 def _matrix_deriv(x, norm, axes, ord):
     rows, cols = axes
     if ord is None or (isinstance(ord, str) and ord in _FRO):
-        _nonzero(x, norm, axes, ord)
-        return x / norm
+        return _unit(x, axes, ord)[0]
     if _is(ord, 1) or _is(ord, -1):  # the largest (smallest) column sum of |x|
         return np.sign(x) * _split_ties(np.sum(np.abs(x), axis=rows, keepdims=True), cols, ord > 0)
     if _is(ord, np.inf) or _is(ord, -np.inf):  # rows
@@ -155,8 +165,7 @@ def norm_jac(ans, x, ord=None, axis=None, keepdims=False):
         return slice_factor(ans, x, axes, keepdims, np.zeros_like(x), "norm")
     norm = with_kept_axes(ans, tuple(sorted(axes)), keepdims)
     if kind == "flat":
-        _nonzero(x, norm, axes, ord)
-        deriv = x / norm
+        deriv = _unit(x, axes, ord)[0]
     elif kind == "vector":
         deriv = _vector_deriv(x, norm, axes, ord)
     else:
@@ -175,9 +184,13 @@ def norm_second(ans, x, ord=None, axis=None, keepdims=False):
     two = kind == "flat" or (kind == "vector" and (ord is None or _is(ord, 2))) or (
         kind == "matrix" and (ord is None or (isinstance(ord, str) and ord in _FRO)))
     if two:  # (I - u u^T) / N
-        _nonzero(x, norm, axes, ord)
-        inv = 1 / norm
-        u = x * inv
+        u, norm = _unit(x, axes, ord)
+        with np.errstate(divide="ignore", over="ignore"):
+            inv = 1 / norm
+        if not np.all(np.isfinite(inv)):
+            where = slice_text(np.argwhere(~np.isfinite(inv))[0], axes)
+            raise ValueError(f"norm (ord={ord!r}): the second derivative (I - u u^T) / |x| overflows at the slice "
+                             f"{where}, whose norm is {float(norm[~np.isfinite(inv)][0]):.3g}")
         return slice_second(ans, x, axes, keepdims, "norm", diagonal=inv, pairs=[(u, u, -inv)])
     if kind == "vector":
         g = _vector_deriv(x, norm, axes, ord)  # checks ord and the zero vector

@@ -67,6 +67,12 @@ def _rule(name, public, *makers, **options):
     return define(name, public.impl, *makers, functions=(public,), builtin=True, **options)
 
 
+def _float(x, what):
+    """``x`` as a float array (the plain-array path of tensorjac's own functions; checked as every
+    entry point checks arrays, float arrays as they are)."""
+    return x if type(x) is np.ndarray and x.dtype.kind == "f" else as_float_array(x, what)
+
+
 # ---- Elementwise ------------------------------------------------------------------------------
 
 
@@ -78,7 +84,7 @@ def logit(x):
     >>> tj.logit(np.array([-800.0, 0.0, 800.0]))
     array([0. , 0.5, 1. ])
     """
-    x = np.asarray(x)
+    x = _float(x, "logit: x")
     e = np.exp(-np.abs(x))  # <= 1, so nothing overflows for any finite x
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -86,13 +92,13 @@ def logit(x):
 @traceable
 def relu(x):
     """``maximum(x, 0)``; ``relu'(0) = 1/2`` (ties split evenly, as ``maximum``)."""
-    return np.maximum(x, 0)
+    return np.maximum(_float(x, "relu: x"), 0)
 
 
 @traceable
 def softplus(x):
     """``log(1 + exp(x))`` without overflow; its derivative is ``logit(x)``."""
-    x = np.asarray(x)
+    x = _float(x, "softplus: x")
     return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
 
 
@@ -122,6 +128,8 @@ def _dlogit(x):
 @traceable
 def affine(X, W, b):
     """``X @ W + b`` with ``b`` broadcast over the rows of ``X`` (``X`` may be a vector)."""
+    X, W, b = _float(X, "affine: X"), _float(W, "affine: W"), _float(b, "affine: b")
+    _affine_shapes(X, W, b)
     return X @ W + b
 
 
@@ -182,7 +190,7 @@ def softmax(x, axis=-1):
     >>> tj.softmax(np.array([0.0, 1000.0]))
     array([0., 1.])
     """
-    x = x if type(x) is np.ndarray and x.dtype.kind == "f" else as_float_array(x, "softmax: x")
+    x = _float(x, "softmax: x")
     ax = _axis_of(x, axis, "softmax")
     e, _ = _shifted_exp(x, ax)
     return e / np.sum(e, axis=ax, keepdims=True)
@@ -196,7 +204,7 @@ def log_softmax(x, axis=-1):
     >>> tj.log_softmax(np.array([0.0, -800.0, 0.0])).round(4).tolist()
     [-0.6931, -800.6931, -0.6931]
     """
-    x = x if type(x) is np.ndarray and x.dtype.kind == "f" else as_float_array(x, "log_softmax: x")
+    x = _float(x, "log_softmax: x")
     ax = _axis_of(x, axis, "log_softmax")
     e, m = _shifted_exp(x, ax)
     return x - m - np.log(np.sum(e, axis=ax, keepdims=True))
@@ -206,6 +214,9 @@ def log_softmax(x, axis=-1):
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x), axis))``, shifted by the maximum (the derivative is ``softmax`` over ``axis``)."""
     x = as_float_array(x, "logsumexp: x")
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"logsumexp: keepdims must be True or False, got {keepdims!r}")
+    axis = None if axis is None else normalize_axes(axis, x.ndim, "logsumexp")
     if x.size == 0:
         return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
     m = np.max(x, axis=axis, keepdims=True)
@@ -327,34 +338,51 @@ def cross_entropy(P, Q):
 
     For probabilities that come from logits, ``-sum(P * log_softmax(Z))`` is the stable form.
     """
+    P, Q = _float(P, "cross_entropy: P"), _float(Q, "cross_entropy: Q")
+    _same_shapes(P, Q)
     return -np.sum(P * np.log(Q))
 
 
-def _cross_entropy_domain(P, Q):
+def _same_shapes(P, Q):
     if P.shape != Q.shape:
         raise ValueError(f"cross_entropy(P, Q) needs P and Q of one shape, got {P.shape} and {Q.shape}")
+
+
+def _cross_entropy_domain(P, Q):
+    _same_shapes(P, Q)
     if np.any(Q <= 0):
-        raise ValueError(f"cross_entropy(P, Q): Q must be > 0 everywhere (min {Q.min()}): log(Q) is undefined")
+        bad = tuple(int(i) for i in np.argwhere(Q <= 0)[0])
+        raise ValueError(
+            f"cross_entropy(P, Q): Q must be > 0 everywhere (Q{list(bad)} = {Q[bad]}): log(Q) is undefined. "
+            "When Q = softmax(Z), an entry underflows to 0 once its logit is about 745 below the largest: "
+            "compute the loss from the logits with the stable -np.sum(P * tj.log_softmax(Z)) instead"
+        )
 
 
-def _full_factor(factor, what):
+def _finite_derivative(factor, what):
     if not np.all(np.isfinite(factor)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(factor))[0])
         raise ValueError(
             f"cross_entropy: the derivative {what} is not finite at index {bad} (Q is too close to 0 there); "
             "compute the loss from logits with -sum(P * log_softmax(Z)) instead"
         )
+    return factor
+
+
+def _full_factor(factor, what):
+    factor = _finite_derivative(factor, what)
     letters = LETTERS[: factor.ndim]
     return structured(f"{letters}->|{letters}", factor)
 
 
-def _ce_second(d):
+def _ce_second(d, what):
+    d = _finite_derivative(d, what)
     letters = LETTERS[: d.ndim]
     return second_structured(f"{letters}->|{letters}|{letters}", d)
 
 
 def _quiet_divide(a, b):
-    with np.errstate(divide="ignore", over="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         return a / b
 
 
@@ -369,5 +397,7 @@ _rule(
     lambda ans, P, Q: _full_factor(-np.log(Q), "-log(Q)"),
     lambda ans, P, Q: _full_factor(_quiet_divide(-P, Q), "-P/Q"),
     argnames=("P", "Q"), domain=_cross_entropy_domain, examples=_ce_examples,
-    second={(0, 1): lambda ans, P, Q: _ce_second(-1 / Q), (1, 1): lambda ans, P, Q: _ce_second(P / (Q * Q))},
+    # P / Q / Q, not P / (Q * Q): Q * Q underflows to 0 for Q < 1.5e-154 (0 / 0 where P = 0)
+    second={(0, 1): lambda ans, P, Q: _ce_second(_quiet_divide(-1.0, Q), "-1/Q"),
+            (1, 1): lambda ans, P, Q: _ce_second(_quiet_divide(_quiet_divide(P, Q), Q), "P/Q^2")},
 )

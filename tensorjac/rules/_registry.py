@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 
 import numpy as np
 
 from .._jacobian import Jacobian, protect
-from .._validation import as_finite_float_array, select_args
+from .._validation import IndexingError, as_finite_float_array, select_args
 from ..blocks import Blocks
 
-__all__ = ["Rule", "register_rule", "get_rule", "find_rule", "rule_names", "register_composite", "find_composite"]
+__all__ = ["Rule", "register_rule", "get_rule", "find_rule", "rule_names", "register_composite", "find_composite",
+           "wrapped_error"]
 
 
 class Rule:
@@ -116,6 +118,24 @@ class Rule:
                 raise TypeError(f"tensorjac's rule {self.name!r} does not support the option(s) {unsupported}{allowed}")
         return tuple(args), options
 
+    def evaluate(self, arrays, options) -> object:
+        """``fun(*arrays, **options)``, where numpy's own errors name the rule, the arguments and the options.
+
+        An error the rule's function raises with numpy's words (shapes that do not broadcast, an
+        axis out of range, a repeated axis, an index out of bounds) is raised again as the same
+        type (an ``IndexError`` as :class:`~tensorjac._validation.IndexingError`, also a
+        ``ValueError``) with ``"{name}: "`` and the shapes and options of the call around numpy's
+        message.  Errors that already start with the rule's name, tensorjac's own exception
+        classes and errors raised by a user's own Python code pass through unchanged.
+        """
+        try:
+            return self.fun(*arrays, **options)
+        except (ValueError, TypeError, IndexError) as exc:
+            wrapped = wrapped_error(self.name, exc, self.arg_names(len(arrays)), arrays, options)
+            if wrapped is None:
+                raise
+            raise wrapped from None
+
     def second_maker(self, i: int, j: int):
         """``maker(ans, *arrays, **options)`` of the block ``d²ans / d arg_i d arg_j``, or None when it is zero.
 
@@ -154,13 +174,22 @@ class Rule:
                 f"got {len(args)}"
             )
         names = self.arg_names(len(args))
-        arrays = [as_finite_float_array(a, f"{self.name}: argument {n!r}") for a, n in zip(args, names)]
+        weak = [type(a) in (int, float, bool) for a in args]  # Python scalars (np.float64 is strong)
+        arrays = [None if w else as_finite_float_array(a, f"{self.name}: argument {n!r}")
+                  for a, n, w in zip(args, names, weak)]
+        if any(weak):
+            # A Python scalar is "weak", as in numpy: it takes the dtype of the array arguments
+            # (float32 stays float32), float64 when there are none.
+            strong = [a for a in arrays if a is not None]
+            dtype = np.result_type(*strong) if strong else np.dtype(np.float64)
+            arrays = [as_finite_float_array(np.asarray(a, dtype=dtype), f"{self.name}: argument {n!r}") if w else arr
+                      for a, arr, n, w in zip(args, arrays, names, weak)]
         if self.domain is not None:
             self.domain(*arrays)
         return arrays
 
     def __call__(self, *args, **kwargs) -> np.ndarray:
-        return np.asarray(self.fun(*self._prepare(args), **kwargs))
+        return np.asarray(self.evaluate(self._prepare(args), kwargs))
 
     def value_and_jacobian(self, *args, argnums=None, names=None, **kwargs) -> tuple[np.ndarray, Blocks]:
         """The value and the :class:`Blocks` of its Jacobian w.r.t. the arguments in ``argnums``.
@@ -173,7 +202,7 @@ class Rule:
             **kwargs: non-array options of the operation (``axis=...``).
         """
         arrays = self._prepare(args)
-        ans = np.asarray(self.fun(*arrays, **kwargs))
+        ans = np.asarray(self.evaluate(arrays, kwargs))
         argnames = self.arg_names(len(arrays))
         if names is None:
             names = argnames
@@ -214,6 +243,48 @@ def _vjp_table(name, vjp, n, variadic):
     if variadic and set(vjp) != {0}:
         raise ValueError(f"variadic rule {name!r}: vjp is {{0: vjp}}, called with argnum=i")
     return dict(vjp)
+
+
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _short(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} ({value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def wrapped_error(name, exc, names, arrays, options):
+    """The error ``exc`` of a numpy call ``name(*arrays, **options)`` said in tensorjac's words, or
+    None to raise it unchanged (see :meth:`Rule.evaluate`)."""
+    if not type(exc).__module__.startswith(("builtins", "numpy")):
+        return None  # tensorjac's own exception classes (and a user's) pass through
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    text = str(exc).strip()
+    if tb is not exc.__traceback__:  # raised below Rule.evaluate, not by the function it called
+        origin = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not origin.startswith((_NUMPY_DIR, _PACKAGE_DIR)):
+            return None  # raised by a user's own rule function: theirs to word
+        if origin.startswith(_PACKAGE_DIR) and text.startswith(name):
+            return None  # tensorjac's own message, naming the rule already
+    if text.startswith(f"{name}: "):
+        text = text[len(name) + 2:]
+    described = ", ".join(
+        f"{n} of shape {np.shape(a)}" if hasattr(a, "shape") or isinstance(a, (int, float)) else f"{n} {_short(a)}"
+        for n, a in zip(names, arrays)
+    )
+    if options:
+        described += "; options " + ", ".join(f"{k}={_short(v)}" for k, v in options.items())
+    message = f"{name}: {text} (called with {described})"
+    if isinstance(exc, np.exceptions.AxisError):
+        return np.exceptions.AxisError(message)
+    if isinstance(exc, IndexError) and not isinstance(exc, ValueError):
+        return IndexingError(message)
+    return (TypeError if isinstance(exc, TypeError) else ValueError)(message)
 
 
 def _second_table(name, second, n):
@@ -290,12 +361,24 @@ def find_composite(func):
         return None
 
 
-def _add(rule: Rule, hidden: bool = False) -> Rule:
+def _add(rule: Rule, hidden: bool = False, replace: bool = False) -> Rule:
     if not isinstance(rule.name, str) or not rule.name:
         raise ValueError(f"a rule name must be a non-empty string, got {rule.name!r}")
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be True or False, got {replace!r}")
     if not hidden:
-        if rule.name in _BY_NAME:
-            raise ValueError(f"a rule named {rule.name!r} is already registered")
+        old = _BY_NAME.get(rule.name)
+        if old is not None:
+            if not replace:
+                raise ValueError(
+                    f"a rule named {rule.name!r} is already registered; pass replace=True to replace it "
+                    "(e.g. when re-running a notebook cell)"
+                )
+            if old.builtin:
+                raise ValueError(f"{rule.name!r} is a built-in rule; register yours under another name")
+            # The old rule goes entirely: its functions no longer find it.
+            for fun in [f for f, r in _BY_FUNCTION.items() if r is old]:
+                del _BY_FUNCTION[fun]
         _BY_NAME[rule.name] = rule
     for fun in (rule.fun, *rule.functions):
         try:
@@ -306,7 +389,7 @@ def _add(rule: Rule, hidden: bool = False) -> Rule:
 
 
 def define(name, fun, *makers, argnames=None, domain=None, examples=None, builtin=False, functions=(),
-           static=(), bind=None, variadic=False, second=None, hidden=False, vjp=None) -> Rule:
+           static=(), bind=None, variadic=False, second=None, hidden=False, replace=False, vjp=None) -> Rule:
     """Build and register a :class:`Rule` (see :func:`register_rule`); a ``hidden`` rule is found by
     its functions only (not by name, not in :func:`rule_names`): the rules that ``tj.implicit`` makes."""
     if not callable(fun):
@@ -321,7 +404,7 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
             raise ValueError(f"variadic rule {name!r} takes exactly one maker (called with argnum=i)")
         argnames = tuple(argnames or ("xs",))
         return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, True, second,
-                         vjp), hidden)
+                         vjp), hidden, replace)
     if argnames is None:
         params = list(inspect.signature(fun).parameters)
         if len(params) < len(makers):
@@ -330,17 +413,17 @@ def define(name, fun, *makers, argnames=None, domain=None, examples=None, builti
     if len(argnames) != len(makers):
         raise ValueError(f"rule {name!r}: {len(argnames)} argnames for {len(makers)} makers")
     return _add(Rule(name, fun, makers, argnames, domain, examples, builtin, functions, static, bind, False, second,
-                     vjp), hidden)
+                     vjp), hidden, replace)
 
 
 def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=None, functions=(), static=(),
-                  bind=None, variadic=False, second=None) -> Rule:
+                  bind=None, variadic=False, second=None, replace=False) -> Rule:
     """Register an operation and its Jacobian makers (the analogue of a custom autograd Function).
 
     The rule is found by its name and by ``fun`` itself (``get_rule(fun)``).
 
     Args:
-        name: the rule's name; registering a name twice raises ``ValueError``.
+        name: the rule's name; registering a name twice raises ``ValueError`` unless ``replace=True``.
         fun: the numpy function, ``fun(*arrays, **kwargs)``.
         *makers: one per array argument, ``maker(ans, *arrays, **kwargs) -> Jacobian``, or
             ``None`` for an argument without a Jacobian.
@@ -355,6 +438,8 @@ def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=
         second: second derivatives for ``tensorjac.hessian``: ``{(i, j): maker}`` (``i <= j``; a
             maker returns the ``Hessian`` block of ``ans`` w.r.t. arguments i and j), a callable for
             a one-argument rule, or ``"linear"`` when they are all zero.
+        replace: replace a rule of yours registered under ``name`` (re-running a notebook cell):
+            the old rule is forgotten, by name and by its functions (built-in rules cannot be replaced).
 
     >>> import numpy as np, tensorjac as tj
     >>> def cube(x):
@@ -367,7 +452,7 @@ def register_rule(name: str, fun, *makers, argnames=None, domain=None, examples=
     True
     """
     return define(name, fun, *makers, argnames=argnames, domain=domain, examples=examples, functions=functions,
-                  static=static, bind=bind, variadic=variadic, second=second)
+                  static=static, bind=bind, variadic=variadic, second=second, replace=replace)
 
 
 def find_rule(key) -> Rule | None:
@@ -391,7 +476,10 @@ def get_rule(key) -> Rule:
     """
     rule = find_rule(key)
     if rule is None:
-        raise ValueError(f"unknown rule {key!r}; registered rules: {sorted(_BY_NAME)}")
+        if not isinstance(key, str) and not callable(key):
+            raise TypeError(f"get_rule takes a rule name or a registered function, got {type(key).__name__}")
+        what = repr(key) if isinstance(key, str) else f"for the function {getattr(key, '__name__', type(key).__name__)}"
+        raise ValueError(f"unknown rule {what}; registered rules: {sorted(_BY_NAME)}")
     return rule
 
 

@@ -6,12 +6,14 @@ import importlib
 import importlib.util
 import os
 import sys
+import types
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import float_dtype
 from ..rules import Rule, find_rule, get_rule, rule_names
 from ._checks import check_jacobian, check_jvp, check_vjp
 from ._report import fmt, table
@@ -53,6 +55,20 @@ class RuleCase:
     reference: str = "auto"
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"RuleCase: name must be a string, got {self.name!r}")
+        if isinstance(self.examples, (str, bytes)) or not isinstance(self.examples, Sequence):
+            raise TypeError(f"RuleCase {self.name!r}: examples must be a list of examples, got {type(self.examples).__name__}")
+        if self.kwargs is not None and not isinstance(self.kwargs, Mapping):
+            raise TypeError(f"RuleCase {self.name!r}: kwargs must be a dict of options, got {type(self.kwargs).__name__}")
+        if not isinstance(self.options, Mapping):
+            raise TypeError(f"RuleCase {self.name!r}: options must be a dict, got {type(self.options).__name__}")
+        for what in ("vjp", "jvp", "jac"):
+            rule = getattr(self, what)
+            if rule is not None and not callable(rule):
+                raise TypeError(f"RuleCase {self.name!r}: {what} must be a function, got {type(rule).__name__}")
+
     def checks(self):
         """``(kind, checker, rule_under_test, reference)`` for each rule this case checks."""
         found = []
@@ -90,6 +106,16 @@ def run_cases(cases, dtypes=("float64", "float32"), mode=None, seed=0):
     ``reference``, ``max_rel_error``, ``worst_ratio``, ``result`` (``"ok"`` or ``"FAIL"``) and
     ``messages`` (the failure messages).
     """
+    if isinstance(dtypes, str):
+        dtypes = (dtypes,)
+    if not isinstance(dtypes, Sequence) or not dtypes:
+        raise ValueError(f"run_cases: dtypes must be a non-empty sequence of float32/float64, got {dtypes!r}")
+    dtypes = tuple(float_dtype(d, "run_cases: each of dtypes") for d in dtypes)
+    if isinstance(cases, (RuleCase, str)) or not isinstance(cases, Sequence):
+        raise TypeError(f"run_cases takes a list of tensorjac.testing.RuleCase, got {type(cases).__name__}")
+    for case in cases:
+        if not isinstance(case, RuleCase):
+            raise TypeError(f"run_cases takes a list of tensorjac.testing.RuleCase, got an item {case!r}")
     rows = []
     for case in cases:
         examples = case.example_list()
@@ -105,7 +131,12 @@ def run_cases(cases, dtypes=("float64", "float32"), mode=None, seed=0):
             for dtype in dtypes:
                 table = {}
                 for n, (args, kw) in enumerate(examples):
-                    cast = [np.asarray(a, dtype=dtype) for a in args]
+                    try:
+                        cast = [np.asarray(a, dtype=dtype) for a in args]
+                    except (ValueError, TypeError) as exc:
+                        rows.append(_error_row(case.name, kind, f"example {n}: its arguments cannot be cast to "
+                                                                f"{np.dtype(dtype)}: {exc}", dtype))
+                        continue
                     options = dict(case.options)
                     if mode is not None:
                         options["mode"] = mode
@@ -136,8 +167,19 @@ def _error_row(name, kind, message, dtype="-"):
             "max_rel_error": float("nan"), "worst_ratio": float("nan"), "result": "FAIL", "messages": [message]}
 
 
+_ROW_KEYS = ("rule", "check", "argument", "dtype", "cases", "max_rel_error", "worst_ratio", "result")
+
+
 def format_table(rows, title=None) -> str:
     """The verification table of :func:`run_cases` rows, as text."""
+    if not isinstance(rows, Sequence) or isinstance(rows, str) or not all(isinstance(r, Mapping) for r in rows):
+        raise TypeError(f"format_table takes the list of row dicts that run_cases returns, got {rows!r:.60}")
+    for r in rows:
+        missing = [k for k in _ROW_KEYS if k not in r]
+        if missing:
+            raise ValueError(f"format_table: a row lacks the keys {missing} (rows come from run_cases)")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"format_table: title must be a string, got {title!r}")
     head = ("rule", "check", "argument", "dtype", "cases", "max rel error", "err/tol", "result")
     body = [head] + [
         (r["rule"], r["check"], r["argument"], r["dtype"], str(r["cases"]), fmt(r["max_rel_error"]),
@@ -150,7 +192,10 @@ def format_table(rows, title=None) -> str:
 
 
 def rule_examples(rule) -> list:
-    """The example inputs a rule declares (``Rule.examples``), drawn from a generator seeded by its name."""
+    """The example inputs a rule declares (``Rule.examples``), drawn from a generator seeded by its name.
+
+    ``rule`` is a :class:`~tensorjac.Rule`, a rule name or a registered function."""
+    rule = get_rule(rule)
     if rule.examples is None:
         return []
     return list(rule.examples(np.random.default_rng(zlib.crc32(rule.name.encode()))))
@@ -234,6 +279,8 @@ def module_cases(module) -> list:
     """
     if isinstance(module, str):
         module = _load_module(module)
+    elif not isinstance(module, types.ModuleType):
+        raise TypeError(f"module_cases takes a module, an import path or a .py file path, got {type(module).__name__}")
     rules = getattr(module, "RULES", None)
     if rules is None:
         raise ValueError(

@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     1 when one fails, 2 for a module that cannot be used (with a message saying why, and for a
     name that cannot be imported, suggesting the path form).
     """
+    if argv is not None and (isinstance(argv, str) or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"main takes a list of command-line arguments (strings) or None, got {argv!r}")
     parser = argparse.ArgumentParser(
         prog="python -m tensorjac.testing",
         description="Verify tensorjac's built-in rules, or the RULES list of your own modules, against "

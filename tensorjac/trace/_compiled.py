@@ -149,7 +149,7 @@ class GradientProgram:
                 arrays_np = values if arrays is None else [v if a is None else a for v, a in zip(values, arrays)]
                 if rule.domain is not None:
                     rule.domain(*arrays_np)
-                value = fun(*values, **options)
+                value = rule.evaluate(values, options)  # numpy's errors in the rule's words
                 if type(value) is not np.ndarray:
                     value = np.asarray(value)
                 values = arrays_np

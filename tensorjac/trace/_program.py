@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _plans
 from .._index_factors import Gather, Reshape
+from .._validation import as_finite_float_array
 from ._accumulate import ORDER_CHOICES, _run, choose, elimination_costs, pullback_all
 from ._transforms import trace_function
 
@@ -193,7 +194,12 @@ class Program:
         if cotangent is not None:
             if self.call.graph is None:
                 raise ValueError("to_dot(cotangent=...): the output does not depend on the inputs")
-            grads = pullback_all(self.call.graph, np.asarray(cotangent, dtype=self.call.value.dtype))
+            u = as_finite_float_array(cotangent, "to_dot: cotangent")
+            if u.shape != self.call.value.shape:
+                raise ValueError(
+                    f"to_dot: the cotangent has shape {u.shape} but the program's output has shape {self.call.value.shape}"
+                )
+            grads = pullback_all(self.call.graph, u.astype(self.call.value.dtype, copy=False))
         lines = [f"digraph program {{", f"  rankdir={rankdir};", "  node [shape=record, fontname=monospace];"]
 
         def label(var, op, extra=""):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_finite_float_array
+from .._validation import as_finite_float_array, as_float_array
 from ._accumulate import Graph
 from ._tracer import Equation, Ref, Trace, Var
 
@@ -53,7 +53,13 @@ def signature_key(args, kwargs, positions):
     parts = []
     for k, a in enumerate(args):
         if k in positions:
-            arr = a if type(a) is np.ndarray else np.asarray(a)
+            if type(a) is np.ndarray:
+                arr = a
+            else:
+                try:
+                    arr = np.asarray(a)
+                except (ValueError, TypeError):  # a ragged list: say so, as an uncached call would
+                    arr = as_float_array(a, f"argument {k}")
             parts.append(("diff", arr.shape, arr.dtype.str))
         elif isinstance(a, (np.ndarray, np.generic)):
             parts.append(_key_of(a))  # traced as a constant: replayed with its new values
@@ -121,7 +127,7 @@ class Replay:
             values = [env[x.id].value if type(x) is Var else x for x in eq.inputs]
             if rule.domain is not None:
                 rule.domain(*[np.asarray(v) for v in values])
-            ans = rule.fun(*values, **options)
+            ans = rule.evaluate(values, options)
             if type(ans) is not np.ndarray:
                 ans = np.asarray(ans)
             if ans.shape != eq.out.shape or ans.dtype != eq.out.dtype:

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._validation import as_finite_float_array
 from ..rules import find_composite, find_rule
+from ..rules._registry import wrapped_error
 from ..rules import astype as _astype
 
 __all__ = ["Traced", "Trace", "Var", "Equation", "Ref", "TracingError", "NoRuleError", "is_traced"]
@@ -167,7 +168,7 @@ class Trace:
         values = [a._var.value if type(a) is Traced else a for a in arrays]
         if rule.domain is not None:
             rule.domain(*[np.asarray(v) for v in values])
-        ans = rule.fun(*values, **options)
+        ans = rule.evaluate(values, options)
         if type(ans) is not np.ndarray:
             ans = np.asarray(ans)
         if ans.dtype.kind != "f":
@@ -226,7 +227,14 @@ class Trace:
 
     def _apply_constant(self, func, args, kwargs, flat):
         """A call without a derivative: computed as numpy computes it; its result is a constant."""
-        result = func(*_map_traced(self.unwrap, args), **_map_traced(self.unwrap, kwargs))
+        values, options = _map_traced(self.unwrap, args), _map_traced(self.unwrap, kwargs)
+        try:
+            result = func(*values, **options)
+        except (ValueError, TypeError, IndexError) as exc:
+            wrapped = wrapped_error(_fun_name(func), exc, [f"argument {k}" for k in range(len(values))], values, options)
+            if wrapped is None:
+                raise
+            raise wrapped from None
         inputs = tuple(v._var for v in flat)
         to_ref = lambda t: Ref(t._var)  # noqa: E731
         call = (_map_traced(to_ref, args), _map_traced(to_ref, kwargs))
