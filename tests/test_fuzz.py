@@ -125,16 +125,24 @@ def d_value_and_jacobian(data):
 def d_grad(data):
     f = data.draw(functions("scalar"))
     x = data.draw(mostly_valid())
-    attempt("grad", lambda: tj.grad(f, data.draw(st.sampled_from([0, 0, 1, (0,)])))(x),
-            finite=expect_finite(f, (x,)))
+    cache = data.draw(st.booleans())
+    g = tj.grad(f, data.draw(st.sampled_from([0, 0, 1, (0,)])), cache=cache)
+    attempt("grad", lambda: g(x), finite=expect_finite(f, (x,)))
+    if cache:  # a second call replays the compiled gradient (or traces again for a new signature)
+        x2 = data.draw(st.one_of(mostly_valid(shape_of(x)), mostly_valid(shape_of(x)), mostly_valid()))
+        attempt("grad", lambda: g(x2), finite=expect_finite(f, (x2,)))
 
 
 def d_value_and_grad(data):
     f = data.draw(functions("binary"))
     x = data.draw(mostly_valid())
     y = data.draw(st.one_of(mostly_valid(shape_of(x)), mostly_valid()))
-    attempt("value_and_grad", lambda: tj.value_and_grad(lambda a, b: np.sum(f(a, b)), (0, 1))(x, y),
-            finite=expect_finite(f, (x, y)))
+    cache = data.draw(st.booleans())
+    vg = tj.value_and_grad(lambda a, b: np.sum(f(a, b)), (0, 1), cache=cache)
+    attempt("value_and_grad", lambda: vg(x, y), finite=expect_finite(f, (x, y)))
+    if cache:
+        x2, y2 = data.draw(mostly_valid(shape_of(x))), data.draw(mostly_valid(shape_of(y)))
+        attempt("value_and_grad", lambda: vg(x2, y2), finite=expect_finite(f, (x2, y2)))
 
 
 def d_vjp(data):

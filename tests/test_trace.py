@@ -398,3 +398,10 @@ def test_cached_grad_keeps_float32_and_checks_domains_and_finiteness_as_tracing_
         g(np.array([-1.0, 2.0], dtype=np.float32))
     with pytest.raises(ValueError, match="non-finite"):
         g(np.array([np.nan, 2.0], dtype=np.float32))
+
+
+def test_cached_grad_of_a_non_scalar_function_refuses_at_every_call():
+    g = tj.grad(lambda x: x * x * 0.5 + x, cache=True)
+    for _ in range(3):  # the record is cached, but no gradient program is made for it
+        with pytest.raises(TypeError, match=r"needs f to return a scalar \(shape \(\)\), but it returned shape \(1,\)"):
+            g(np.array([0.5]))

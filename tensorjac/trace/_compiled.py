@@ -71,8 +71,8 @@ def _fallback_vjp(rule, pos):
 
 def compile_gradient(call):
     """A :class:`GradientProgram` for a recorded call, or None where the general path is needed
-    (an output that is constant or is one of the inputs)."""
-    if call.output is None or any(call.output is v for v in call.inputs):
+    (an output that is not a scalar, that is constant or that is one of the inputs)."""
+    if call.output is None or call.value.shape != () or any(call.output is v for v in call.inputs):
         return None
     return GradientProgram(call)
 
