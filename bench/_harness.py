@@ -78,23 +78,43 @@ def _calibrate(fn, min_sample: float) -> int:
         calls = max(calls * 2, int(calls * min_sample / max(elapsed, 1e-9)))
 
 
+#: Contenders with thread pools of their own that keep spinning after a call returns.
+SPINNING = ("JAX", "PyTorch")
+
+
+def _settle(name: str, sample: float) -> None:
+    """Let a peer's worker threads go idle before the next contender runs.
+
+    XLA's CPU thread pool (and PyTorch's OpenMP workers) keep spinning for a while after a call
+    returns; on this 2-core machine the next contender's 2-thread BLAS then runs up to 80x
+    slower (measured: the 5 ms structured Hessian of sum(tanh(X @ W)) took 450 ms right after
+    a 3 s ``jax.hessian`` call, 150 ms after 0.3 s of sleep, 5 ms after 0.5 s).  The pause
+    grows with the sample: a quarter of it, between 10 ms and 1 s.
+    """
+    if name in SPINNING:
+        time.sleep(min(1.0, max(0.01, sample / 4)))
+
+
 def interleaved_medians(contenders: dict, repeats: int, budget: float = 20.0, min_sample: float = 0.005):
     """(median seconds per call of each contender, rounds run), timed in rotation.
 
     Rotation spreads the drift of a shared machine over all contenders.  A sample of a fast
     function repeats it enough times to last ``min_sample`` seconds.  Fewer rounds are run
-    (at least 3) when ``repeats`` rounds would exceed ``budget`` seconds.
+    (at least 3) when ``repeats`` rounds would exceed ``budget`` seconds.  After a sample of a
+    peer with spinning worker threads (:data:`SPINNING`), the harness pauses (:func:`_settle`).
     """
     calls = {}
     for name, fn in contenders.items():
         fn()  # warm up: jit compilation, plan caches, BLAS threads
         calls[name] = _calibrate(fn, min_sample)
+        _settle(name, 1.0)
     one_round = 0.0
     for name, fn in contenders.items():
         t0 = time.perf_counter()
         for _ in range(calls[name]):
             fn()
         one_round += time.perf_counter() - t0
+        _settle(name, time.perf_counter() - t0)
     rounds = max(3, min(repeats, int(budget / max(one_round, 1e-9))))
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
@@ -103,5 +123,7 @@ def interleaved_medians(contenders: dict, repeats: int, budget: float = 20.0, mi
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / n)
+            elapsed = time.perf_counter() - t0
+            samples[name].append(elapsed / n)
+            _settle(name, elapsed)
     return {name: statistics.median(s) for name, s in samples.items()}, rounds

@@ -30,6 +30,7 @@ from .. import _budget, _plans
 from .._hessian import Hessian, contract_vector, left, right
 from .._jacobian import Jacobian, product, pull, push
 from .._validation import as_finite_float_array
+from ._accumulate import pullback
 from ._transforms import TracedCall, _check_argnums, _check_callable, _scalar_output
 
 __all__ = ["hessian", "value_grad_and_hessian", "hvp", "HessianBlocks", "gauss_newton", "curvature_term"]
@@ -143,11 +144,29 @@ def _second_blocks(call) -> dict:
     return found
 
 
+def _needing_jacobians(call, second) -> set:
+    """Ids of the values whose Jacobians the propagation needs: the inputs of every equation with a
+    nonzero second-derivative block (for its term ``J_i^T D2 J_j``), and the values those are
+    computed from.  The others (``y * z`` in ``softplus(z) - y * z``) are never formed: each would
+    cost a pass over a Jacobian as big as the Hessian's factors (the logistic loss's ``X``)."""
+    need: set[int] = set()
+    for k in range(len(call.graph.equations) - 1, -1, -1):
+        eq = call.graph.equations[k]
+        if eq.out.id in need:
+            need.update(eq.inputs[pos].id for pos in eq.jacobians)
+        for i in eq.jacobians:
+            for j in eq.jacobians:
+                if second[k, i, j] is not None:
+                    need.update((eq.inputs[i].id, eq.inputs[j].id))
+    return need
+
+
 def _propagate(call, second):
-    """``(J, H)``: per traced value, its Jacobians ``{p: Jacobian}`` and second derivatives
-    ``{(p, q): Hessian}`` (``p <= q``) with respect to the differentiated inputs (``second``: the
-    rules' blocks, from :func:`_second_blocks`)."""
+    """``H``: the second derivatives ``{(p, q): Hessian}`` (``p <= q``) of the output with respect to
+    the differentiated inputs (``second``: the rules' blocks, from :func:`_second_blocks`), pushed
+    forward with the Jacobians of the values that need them (:func:`_needing_jacobians`)."""
     inputs = call.inputs
+    need = _needing_jacobians(call, second)
     J = {v.id: {p: Jacobian.identity(v.shape, dtype=v.dtype)} for p, v in enumerate(inputs)}
     H: dict[int, dict] = {v.id: {} for v in inputs}
     for k, eq in enumerate(call.graph.equations):
@@ -155,8 +174,9 @@ def _propagate(call, second):
         Jz, Hz = {}, {}
         for pos in positions:
             var, D = eq.inputs[pos], eq.jacobians[pos]
-            for p, Jv in J[var.id].items():
-                Jz[p] = _add(Jz.get(p), product(D, Jv))
+            if eq.out.id in need:
+                for p, Jv in J[var.id].items():
+                    Jz[p] = _add(Jz.get(p), product(D, Jv))
             for pq, Hv in H[var.id].items():
                 Hz[pq] = _add(Hz.get(pq), left(D, Hv))
         for i in positions:
@@ -168,14 +188,16 @@ def _propagate(call, second):
                     for q, Jj in J[eq.inputs[j].id].items():
                         if p <= q:
                             Hz[p, q] = _add(Hz.get((p, q)), right(D2, Ji, Jj))
-        J[eq.out.id], H[eq.out.id] = Jz, Hz
-    return J[call.output.id], H[call.output.id]
+        if eq.out.id in need:
+            J[eq.out.id] = Jz
+        H[eq.out.id] = Hz
+    return H[call.output.id]
 
 
 def _predict(call, second, budget):
     """Dry-run the propagation (plans only, no numbers) and refuse when it would not fit the budget."""
     with _plans.recording() as record:
-        _, H = _propagate(call, second)
+        H = _propagate(call, second)
     itemsize = np.dtype(call.value.dtype).itemsize
     stored = sum(B.nbytes for B in H.values())
     largest = record.largest * itemsize
@@ -202,12 +224,12 @@ def _hessian_blocks(call, budget=None, check_memory=True):
     out_shape, dtype = call.value.shape, call.value.dtype
     n = len(call.inputs)
     if call.output is None or any(call.output is v for v in call.inputs):
-        J, H = {}, {}
+        H = {}
     else:
         second = _second_blocks(call)
         if check_memory and not _small(call, budget):
             _predict(call, second, budget)
-        J, H = _propagate(call, second)
+        H = _propagate(call, second)
     blocks = {}
     for p in range(n):
         for q in range(p, n):
@@ -218,7 +240,7 @@ def _hessian_blocks(call, budget=None, check_memory=True):
             if p == q:
                 block.symmetric = True
             blocks[p, q] = block
-    return J, blocks
+    return blocks
 
 
 def _named(call, blocks, single):
@@ -256,7 +278,7 @@ def hessian(f, argnums=0, *, budget: int | None = None, check_memory: bool = Tru
     def transformed(*args, **kwargs):
         positions, single = _check_argnums(argnums, len(args), "hessian")
         call = TracedCall(f, args, kwargs, positions, "hessian")
-        _, blocks = _hessian_blocks(call, budget, check_memory)
+        blocks = _hessian_blocks(call, budget, check_memory)
         return _named(call, blocks, single)
 
     return transformed
@@ -278,15 +300,13 @@ def value_grad_and_hessian(f, argnums=0):
         positions, single = _check_argnums(argnums, len(args), "value_grad_and_hessian")
         call = TracedCall(f, args, kwargs, positions, "value_grad_and_hessian")
         _scalar_output(call, "value_grad_and_hessian")
-        J, blocks = _hessian_blocks(call)
-        grads = []
-        for p, var in enumerate(call.inputs):
-            if p in J:
-                grads.append(J[p].dense().reshape(var.shape))
-            elif call.output is var:
-                grads.append(np.ones((), var.dtype))
-            else:
-                grads.append(np.zeros(var.shape, dtype=var.dtype))
+        blocks = _hessian_blocks(call)
+        if call.output is None:
+            grads = [np.zeros(v.shape, dtype=np.result_type(v.dtype, call.value.dtype)) for v in call.inputs]
+        elif any(call.output is v for v in call.inputs):
+            grads = [np.ones((), v.dtype) if call.output is v else np.zeros(v.shape, v.dtype) for v in call.inputs]
+        else:  # backpropagation over the same trace
+            grads = pullback(call.graph, np.ones((), dtype=call.value.dtype))
         return call.out_value(), grads[0] if single else tuple(grads), _named(call, blocks, single)
 
     return transformed
