@@ -220,102 +220,15 @@ def _compile_binary(a_in: str, b_in: str, out: str, sizes: dict[str, int], owned
     return gemm
 
 
-# A broadcast product of at least this many bytes that the next step sums over its leading
-# axis into a result at most 1/_FUSE_MIN_RATIO of its size is computed in slabs of about
-# _SLAB_BYTES along that axis (see _fusable).
-_FUSE_MIN_BYTES = 8 << 20
-_FUSE_MIN_RATIO = 16
-_SLAB_BYTES = 4 << 20
-
-
-def _fusable(steps, k: int, n_live: int, sizes: dict[str, int]) -> bool:
-    """Whether step ``k`` (a broadcast product) and step ``k + 1`` (which sums the product's
-    leading axis against a third operand carrying it) can run as one slab-wise step.
-
-    ``X[a,c] * F[a,b]`` then ``sum_a P[a,c,b] X[a,d]`` -- the ``X^T diag(f'') X`` of every
-    Hessian of a loss of ``X @ W`` -- writes a product as big as ``X`` times ``F``'s columns.
-    Computed in slabs of ``a`` and accumulated, the product never exists whole.  Measured
-    (medians of 15 interleaved rounds of the three plans in one process): for
-    sum(tanh(X @ W)) at X 2000x50, W 50x20 (a 16 MB product, a 400 kB result) 5.8 ms whole,
-    5.1 ms in 1 MB slabs, 4.8 ms in 4 MB slabs.  When the result is not much smaller than the
-    product, each slab's GEMM rewrites the whole result and slabs lose: X^T diag(d) X at X
-    2000x1000 took 41 ms whole and 43-57 ms in slabs, hence :data:`_FUSE_MIN_RATIO`.
-    """
-    if k + 1 >= len(steps):
-        return False
-    inds, args, result = steps[k]
-    nxt_inds, nxt_args, nxt_result = steps[k + 1]
-    if len(args) != 2 or len(nxt_args) != 2 or len(set("".join(args))) != len(result):
-        return False
-    lead = result[:1]
-    if not lead or any(a[:1] != lead for a in args) or len(set(result)) != len(result):
-        return False
-    # The product is the newest operand: the next step pops it first (highest position).
-    if max(nxt_inds) != n_live - 1 or nxt_args[0] != result:
-        return False
-    other = nxt_args[1]
-    if other[:1] != lead or lead in nxt_result or len(set(other)) != len(other):
-        return False
-    entries = math.prod(sizes[c] for c in result)
-    summed = math.prod(sizes[c] for c in nxt_result)
-    return entries * 8 >= _FUSE_MIN_BYTES and summed * _FUSE_MIN_RATIO <= entries and sizes[lead] >= 2
-
-
-def _compile_fused(args, result, nxt_args, nxt_result, sizes: dict[str, int]):
-    """The product step and the summing step of :func:`_fusable`, run slab by slab."""
-    lead = result[0]
-    n = sizes[lead]
-    row = math.prod(sizes[c] for c in result) // n * 8
-    slab = max(1, min(n, _SLAB_BYTES // max(row, 1)))
-    compiled = {}
-
-    def steps_for(m):
-        if m not in compiled:
-            local = dict(sizes)
-            local[lead] = m
-            compiled[m] = (_compile_binary(args[0], args[1], result, local),
-                           _compile_binary(nxt_args[0], nxt_args[1], nxt_result, local))
-        return compiled[m]
-
-    def fused(a, b, c):
-        total = None
-        for start in range(0, n, slab):
-            stop = min(n, start + slab)
-            product, summing = steps_for(stop - start)
-            part = summing(product(a[start:stop], b[start:stop]), c[start:stop])
-            if total is None:
-                total = np.array(part, copy=True)
-            else:
-                total += part
-        return total
-
-    return fused
-
-
 def _compile_steps(n_inputs: int, steps, sizes: dict[str, int]):
     """Compile simulated steps ``(inds, argument letters, result letters)`` into callables.
 
     Tracks which operands are intermediates the plan owns (fresh arrays, never a view of a
-    caller's operand) so that broadcast products may be written into them.  A big broadcast
-    product whose leading axis the next step sums is fused with that step (:func:`_fusable`):
-    the compiled entry pops three operands.
+    caller's operand) so that broadcast products may be written into them.
     """
     live = [False] * n_inputs  # owned?
     compiled = []
-    k = 0
-    while k < len(steps):
-        inds, args, result = steps[k]
-        if _fusable(steps, k, len(live) - len(inds) + 1, sizes):
-            nxt_inds, nxt_args, nxt_result = steps[k + 1]
-            for i in inds:
-                live.pop(i)
-            other = min(nxt_inds)  # the third operand's position once the first two are popped
-            live.pop(other)
-            compiled.append((tuple(inds) + (other,), _compile_fused(args, result, nxt_args, nxt_result, sizes)))
-            live.append(True)
-            k += 2
-            continue
-        k += 1
+    for inds, args, result in steps:
         flags = tuple(live.pop(i) for i in inds)
         if len(args) == 2:
             step = _compile_binary(args[0], args[1], result, sizes, owned=flags)
@@ -497,8 +410,7 @@ class Plan:
             inds, step = self._steps[0]
             if len(inds) == 2:  # opt_einsum pops (1, 0): the step takes the operands reversed
                 return step(arrays[inds[0]], arrays[inds[1]])
-            if len(inds) == 1:
-                return step(*arrays)
+            return step(*arrays)
         operands = list(arrays)
         for inds, step in self._steps:
             args = [operands.pop(i) for i in inds]

@@ -368,32 +368,6 @@ def test_a_broadcast_product_keeps_the_leading_axis_a_later_step_sums():
     assert [result for _, _, result in steps] == ["acb", "cbd"]
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_a_big_product_summed_next_runs_in_slabs_and_equals_einsum(rng, dtype, order):
-    # X^T diag(f'') X of a Hessian: 'ac,ab->acb' then sum over a.  At 2003 rows the product is
-    # 16 MB: it is fused with the GEMM and computed in slabs, the last one shorter.
-    eq, shapes = "ab,ac,ad->cbd", ((2003, 20), (2003, 50), (2003, 50))
-    planned = _plans.plan(eq, shapes)
-    assert [len(inds) for inds, _ in planned._steps] == [3]  # one fused step
-    arrays = [np.asarray(rng.normal(size=s), dtype=dtype, order=order) for s in shapes]
-    copies = [a.copy() for a in arrays]
-    got = planned(*arrays)
-    assert got.dtype == dtype and got.shape == (50, 20, 50)
-    expected = np.einsum(eq, *(a.astype(np.float64) for a in arrays))
-    np.testing.assert_allclose(got, expected, rtol=1e-10 if dtype == np.float64 else 2e-4, atol=1e-8 if dtype == np.float64 else 1e-2)
-    for a, c in zip(arrays, copies):
-        np.testing.assert_array_equal(a, c)  # the caller's arrays are untouched
-
-
-def test_a_product_whose_sum_is_as_big_as_itself_is_not_fused():
-    # X^T diag(d) X at X 2000x1000: each slab's GEMM would rewrite the whole 1000x1000 result.
-    planned = _plans.plan("a,ab,ac->bc", ((2000,), (2000, 1000), (2000, 1000)))
-    assert [len(inds) for inds, _ in planned._steps] == [2, 2]
-    # A small product is not fused either.
-    assert all(len(inds) <= 2 for inds, _ in _plans.plan("ab,ac,ad->cbd", ((40, 3), (40, 5), (40, 4)))._steps)
-
-
 # ---- structure kept end to end -----------------------------------------------------------------
 
 
