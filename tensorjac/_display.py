@@ -14,12 +14,12 @@ import math
 
 import numpy as np
 
+from . import _terms as T
 from ._index_factors import Gather, Reshape
 
 __all__ = ["jacobian_html", "blocks_html", "hessian_html", "hessian_blocks_html", "program_html", "human_bytes",
            "term_spec"]
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _STYLE = ("border-collapse:collapse;font-family:monospace;font-size:12px;text-align:left")
 _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
 
@@ -45,13 +45,8 @@ def term_spec(term) -> str:
     >>> term_spec(J._terms[0])
     'ac->ab|cb   (ac: (4, 3))'
     """
-    letters: dict = {}
-
-    def sym(lab):
-        return letters.setdefault(lab, _LETTERS[len(letters) % len(_LETTERS)])
-
-    groups = "|".join("".join(sym(lab) for lab in group) for group in term.groups)
-    subs = ["".join(sym(lab) for lab in labs) for _, labs in term.factors]
+    spec = T.spec(term)
+    subs = spec.split("->")[0].split(",")
     what = []
     for (arr, _), sub in zip(term.factors, subs):
         if isinstance(arr, Gather):
@@ -62,7 +57,6 @@ def term_spec(term) -> str:
             what.append(f"scalar {float(arr):.4g}")
         else:
             what.append(f"{sub}: {arr.shape}")
-    spec = f"{','.join(subs)}->{groups}"
     return spec + (f"   ({'; '.join(what)})" if what else "   (nothing stored)")
 
 

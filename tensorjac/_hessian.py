@@ -172,10 +172,8 @@ class Hessian:
     def __mul__(self, scalar):
         if isinstance(scalar, Hessian) or np.ndim(scalar) != 0:
             return NotImplemented
-        factor = T.scalar(as_finite_float_array(scalar, "scalar"), self.dtype)
-        terms = [T.Term(t.factors + (factor,), t.groups) for t in self._terms]
-        terms = [T.compact(t, T.label_sizes(t, self._shapes()), self.dtype) for t in terms]
-        return Hessian._new(self.out_shape, self.in_shapes, T.merge(terms), self.dtype, self.symmetric)
+        terms = T.scaled(self._terms, as_finite_float_array(scalar, "scalar"), self._shapes(), self.dtype)
+        return Hessian._new(self.out_shape, self.in_shapes, terms, self.dtype, self.symmetric)
 
     __rmul__ = __mul__
 
@@ -188,16 +186,8 @@ class Hessian:
         return self + (-other)
 
     def __repr__(self) -> str:
-        letters: dict = {}
-        sym = lambda lab: letters.setdefault(lab, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(letters) % 52])  # noqa: E731
-        parts = []
-        for term in self._terms:
-            groups = "|".join("".join(sym(lab) for lab in g) for g in term.groups)
-            facs = ",".join("".join(sym(lab) for lab in labs) for _, labs in term.factors)
-            parts.append(f"{facs}->{groups}")
-            letters.clear()
         return (f"Hessian(out_shape={self.out_shape}, in_shapes={self.in_shapes}, dtype={self.dtype}, "
-                f"structure={' + '.join(parts) or '0'!r}, stored_bytes={self.nbytes})")
+                f"structure={T.structure(self._terms)!r}, stored_bytes={self.nbytes})")
 
     def plot(self, ax=None, **options):
         """Draw the Hessian with matplotlib (the ``plot`` extra); return the ``Axes``.

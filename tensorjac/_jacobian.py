@@ -26,7 +26,6 @@ raises numpy's "assignment destination is read-only"; pass a copy to keep a writ
 from __future__ import annotations
 
 import math
-import string
 
 import numpy as np
 
@@ -304,10 +303,8 @@ class Jacobian:
         if isinstance(scalar, Jacobian) or np.ndim(scalar) != 0:
             return NotImplemented
         # A Python or numpy scalar is "weak" (as in numpy): the Jacobian keeps its dtype.
-        factor = T.scalar(as_finite_float_array(scalar, "scalar"), self.dtype)
-        terms = [T.Term(t.factors + (factor,), t.groups) for t in self._terms]
-        terms = [T.compact(t, T.label_sizes(t, self._shapes()), self.dtype) for t in terms]
-        return Jacobian._new(self.out_shape, self.in_shape, T.merge(terms), self.dtype)
+        terms = T.scaled(self._terms, as_finite_float_array(scalar, "scalar"), self._shapes(), self.dtype)
+        return Jacobian._new(self.out_shape, self.in_shape, terms, self.dtype)
 
     __rmul__ = __mul__
 
@@ -332,19 +329,9 @@ class Jacobian:
         return product(_wrap(arr, arr.ndim - len(self.out_shape), "DF", self.out_shape), self)
 
     def __repr__(self) -> str:
-        letters = {}
-        sym = lambda lab: letters.setdefault(lab, string.ascii_letters[len(letters) % 52])  # noqa: E731
-        parts = []
-        for term in self._terms:
-            out = "".join(sym(lab) for lab in term.groups[0])
-            inn = "".join(sym(lab) for lab in term.groups[1])
-            facs = ",".join("".join(sym(lab) for lab in labs) for _, labs in term.factors)
-            parts.append(f"{facs}->{out}|{inn}")
-            letters.clear()
-        structure = " + ".join(parts) if parts else "0"
         return (
             f"Jacobian(out_shape={self.out_shape}, in_shape={self.in_shape}, dtype={self.dtype}, "
-            f"structure={structure!r}, stored_bytes={self.nbytes})"
+            f"structure={T.structure(self._terms)!r}, stored_bytes={self.nbytes})"
         )
 
     def plot(self, ax=None, **options):

@@ -367,6 +367,33 @@ def scalar(value, dtype) -> tuple[np.ndarray, Labels]:
     return freeze(np.asarray(value, dtype=dtype).copy()), ()
 
 
+def scaled(terms, value, shapes, dtype) -> list[Term]:
+    """The terms of a tensor with these group shapes, times a scalar (each term pre-contracted)."""
+    factor = scalar(value, dtype)
+    terms = [Term(t.factors + (factor,), t.groups) for t in terms]
+    return merge([compact(t, label_sizes(t, shapes), dtype) for t in terms])
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def spec(term: Term) -> str:
+    """The einsum-like structure of a term, its labels as letters: ``'ac->ab|cb'``.
+
+    Factors before the arrow, the label groups (output | input | ...) after it; a letter of a
+    group that no factor carries is a constant axis, one in two groups a delta.
+    """
+    letters: dict = {}
+    sym = lambda lab: letters.setdefault(lab, _LETTERS[len(letters) % len(_LETTERS)])  # noqa: E731
+    groups = "|".join("".join(sym(lab) for lab in group) for group in term.groups)  # lettered first
+    return ",".join("".join(sym(lab) for lab in labs) for _, labs in term.factors) + "->" + groups
+
+
+def structure(terms) -> str:
+    """The specs of a sum of terms, ``' + '``-joined (``'0'`` for none)."""
+    return " + ".join(spec(t) for t in terms) or "0"
+
+
 def product(A: Term, a: int, B: Term, b: int, link_shape, dtype) -> Term:
     """The contraction of group ``a`` of ``A`` with group ``b`` of ``B`` (same shape ``link_shape``).
 
