@@ -23,7 +23,7 @@ import numpy as np
 from .. import _jacobian as JM
 from .._validation import as_finite_float_array
 from ._replay import Stale
-from ._tracer import Ref, Trace, Var
+from ._tracer import Ref, Trace, Var, map_nested
 
 __all__ = ["GradientProgram", "compile_gradient"]
 
@@ -38,27 +38,11 @@ class _Slot:
 
 
 def _to_slots(template, slot):
-    if isinstance(template, Ref):
-        return _Slot(slot[template.var.id])
-    if isinstance(template, list):
-        return [_to_slots(t, slot) for t in template]
-    if isinstance(template, tuple):
-        return tuple(_to_slots(t, slot) for t in template)
-    if isinstance(template, dict):
-        return {k: _to_slots(v, slot) for k, v in template.items()}
-    return template
+    return map_nested(lambda ref: _Slot(slot[ref.var.id]), template, Ref)
 
 
 def _fill(template, env):
-    if isinstance(template, _Slot):
-        return env[template.index]
-    if isinstance(template, list):
-        return [_fill(t, env) for t in template]
-    if isinstance(template, tuple):
-        return tuple(_fill(t, env) for t in template)
-    if isinstance(template, dict):
-        return {k: _fill(v, env) for k, v in template.items()}
-    return template
+    return map_nested(lambda s: env[s.index], template, _Slot)
 
 
 def _fallback_vjp(rule, pos):

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._validation import as_finite_float_array, as_float_array
 from ._accumulate import Graph
-from ._tracer import Equation, Ref, Trace, Var
+from ._tracer import Equation, Ref, Trace, Var, map_nested
 
 __all__ = ["Replay", "signature_key", "Stale"]
 
@@ -69,15 +69,7 @@ def signature_key(args, kwargs, positions):
 
 
 def _fill(template, env):
-    if isinstance(template, Ref):
-        return env[template.var.id].value
-    if isinstance(template, list):
-        return [_fill(t, env) for t in template]
-    if isinstance(template, tuple):
-        return tuple(_fill(t, env) for t in template)
-    if isinstance(template, dict):
-        return {k: _fill(v, env) for k, v in template.items()}
-    return template
+    return map_nested(lambda ref: env[ref.var.id].value, template, Ref)
 
 
 class Replay:

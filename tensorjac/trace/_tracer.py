@@ -263,16 +263,25 @@ def _flatten_traced(args, kwargs):
     return found
 
 
-def _map_traced(fn, x):
-    if isinstance(x, Traced):
+def map_nested(fn, x, leaf):
+    """``x`` with ``fn`` applied to every ``leaf`` instance inside its lists, tuples and dicts.
+
+    The one walk over call arguments: traced values to arrays or to :class:`Ref` (here), and
+    recorded references back to values (``_replay``, ``_compiled``).
+    """
+    if isinstance(x, leaf):
         return fn(x)
     if isinstance(x, list):
-        return [_map_traced(fn, item) for item in x]
+        return [map_nested(fn, item, leaf) for item in x]
     if isinstance(x, tuple):
-        return tuple(_map_traced(fn, item) for item in x)
+        return tuple(map_nested(fn, item, leaf) for item in x)
     if isinstance(x, dict):
-        return {k: _map_traced(fn, v) for k, v in x.items()}
+        return {k: map_nested(fn, v, leaf) for k, v in x.items()}
     return x
+
+
+def _map_traced(fn, x):
+    return map_nested(fn, x, Traced)
 
 
 class Ref:
